@@ -1,0 +1,27 @@
+# The two commands operators and CI use. Everything else is plain CMake presets.
+#   make run   install missing Debian packages, build release, serve the embedded sample site
+#   make test  install, build release + ASan/UBSan + TSan, run every test suite
+.PHONY: run test build bench clean
+
+ARGS ?= --listen 127.0.0.1:8080
+
+build:
+	scripts/bootstrap.sh build
+	cmake --preset release
+	cmake --build --preset release
+
+run: build
+	./build/release/weir $(ARGS)
+
+test:
+	scripts/bootstrap.sh test
+	cmake --preset release && cmake --build --preset release && ctest --preset release
+	cmake --preset debug && cmake --build --preset debug && ctest --preset debug
+	cmake --preset tsan && cmake --build --preset tsan && ctest --preset tsan
+
+bench: build
+	scripts/bootstrap.sh bench
+	bench/compare.sh
+
+clean:
+	rm -rf build

@@ -1,0 +1,12 @@
+# Every third-party dependency is found here, and only from Debian packages
+# (scripts/bootstrap.sh installs them).
+find_package(Threads REQUIRED)
+find_package(Boost 1.74 REQUIRED)            # Boost.Lockfree (header-only)
+find_package(TBB REQUIRED)                   # oneTBB
+find_package(prometheus-cpp REQUIRED)        # metrics exposition
+find_package(yaml-cpp REQUIRED)              # config file
+find_package(spdlog REQUIRED)                # error log
+if(WEIR_BUILD_TESTS OR NOT DEFINED WEIR_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+find_package(benchmark QUIET)                # micro-benchmarks (optional)

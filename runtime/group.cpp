@@ -1,0 +1,103 @@
+#include "runtime/group.hpp"
+
+#include <algorithm>
+
+namespace weir::runtime {
+
+group::group(options opts, runner run)
+    : name_(std::move(opts.name)),
+      batch_(std::max<std::size_t>(1, opts.batch)),
+      run_(std::move(run)),
+      queue_(opts.capacity) {
+  resize(opts.threads);
+}
+
+group::~group() { stop(); }
+
+bool group::submit(task* t) {
+  if (!queue_.try_push(t)) return false;
+  // Pairs with park(): either this load sees the parked worker, or that worker's re-check of the
+  // queue (after it announced itself) sees this task. Both sides are seq_cst.
+  if (parked_.load(std::memory_order_seq_cst) > 0) {
+    std::lock_guard lock(mutex_);
+    wake_.notify_one();
+    wakeups_.fetch_add(1, std::memory_order_relaxed);
+  }
+  return true;
+}
+
+void group::resize(std::size_t threads) {
+  threads = std::max<std::size_t>(1, threads);
+  std::lock_guard control(control_mutex_);
+  if (stopping_.load()) return;
+  std::vector<std::size_t> to_start;
+  std::vector<std::thread> to_join;
+  {
+    std::lock_guard lock(mutex_);
+    target_.store(threads, std::memory_order_relaxed);
+    while (slots_.size() < threads) slots_.push_back(std::make_unique<slot>());
+    for (std::size_t i = 0; i < threads; ++i) {
+      if (slots_[i]->alive) continue;  // still running (perhaps about to notice a shrink undone)
+      if (slots_[i]->thread.joinable()) to_join.push_back(std::move(slots_[i]->thread));
+      slots_[i]->alive = true;
+      live_.fetch_add(1, std::memory_order_relaxed);
+      to_start.push_back(i);
+    }
+    wake_.notify_all();  // surplus parked workers re-check the target and leave
+  }
+  for (auto& t : to_join) t.join();
+  for (std::size_t i : to_start) slots_[i]->thread = std::thread([this, i] { work(i); });
+}
+
+void group::stop() {
+  std::lock_guard control(control_mutex_);
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_.exchange(true)) return;
+    wake_.notify_all();
+  }
+  for (auto& s : slots_) {
+    if (s->thread.joinable()) s->thread.join();
+  }
+}
+
+bool group::should_exit(std::size_t index) {
+  if (index < target_.load(std::memory_order_relaxed) && !stopping_.load(std::memory_order_relaxed))
+    return false;
+  std::lock_guard lock(mutex_);
+  const bool surplus = index >= target_.load(std::memory_order_relaxed);
+  // On stop, leave only once the queue is drained; a surplus worker leaves at once (the others
+  // keep draining).
+  if (!surplus && !(stopping_.load() && queue_.depth() == 0)) return false;
+  slots_[index]->alive = false;
+  live_.fetch_sub(1, std::memory_order_relaxed);
+  return true;
+}
+
+void group::park(std::size_t index) {
+  std::unique_lock lock(mutex_);
+  parked_.fetch_add(1, std::memory_order_seq_cst);
+  while (queue_.depth() == 0 && index < target_.load(std::memory_order_relaxed) &&
+         !stopping_.load(std::memory_order_relaxed)) {
+    wake_.wait(lock);
+  }
+  parked_.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+void group::work(std::size_t index) {
+  for (;;) {
+    std::size_t done = 0;
+    while (done < batch_) {
+      task* t = queue_.try_pop();
+      if (t == nullptr) break;
+      busy_.fetch_add(1, std::memory_order_relaxed);
+      run_(t, *this);
+      busy_.fetch_sub(1, std::memory_order_relaxed);
+      ++done;
+    }
+    if (should_exit(index)) return;
+    if (done == 0) park(index);
+  }
+}
+
+}  // namespace weir::runtime

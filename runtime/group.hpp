@@ -1,0 +1,86 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runtime/bounded_queue.hpp"
+#include "runtime/task.hpp"
+
+namespace weir::runtime {
+
+/// A unit of concurrency: one bounded queue and one resizable pool of workers. A worker drains up
+/// to `batch` tasks per wake-up and parks only when the queue is empty; a producer wakes a parked
+/// worker only when one is parked. What a task does is up to the `runner` (the pipeline), so a
+/// group knows nothing of stages.
+class group {
+ public:
+  using runner = std::function<void(task*, group&)>;
+
+  struct options {
+    std::string name;
+    std::size_t capacity = 4096;
+    std::size_t threads = 1;
+    std::size_t batch = 64;
+  };
+
+  group(options opts, runner run);
+  ~group();
+
+  group(const group&) = delete;
+  group& operator=(const group&) = delete;
+
+  /// Enqueues a task; false when the queue is full (the task is untouched and still the caller's).
+  bool submit(task* t);
+
+  /// Changes the pool size (at least 1). Returns at once: surplus workers finish the task they hold
+  /// and exit; queued tasks stay queued for the remaining workers, so nothing is lost.
+  void resize(std::size_t threads);
+
+  /// Lets the workers drain the queue, then joins them. Idempotent.
+  void stop();
+
+  const std::string& name() const { return name_; }
+  std::size_t threads() const { return target_.load(std::memory_order_relaxed); }
+  std::size_t live_threads() const { return live_.load(std::memory_order_relaxed); }
+  std::size_t busy_threads() const { return busy_.load(std::memory_order_relaxed); }
+  std::size_t depth() const { return queue_.depth(); }
+  std::size_t capacity() const { return queue_.capacity(); }
+  /// How many times a producer had to wake a parked worker (the cost a hop pays when idle).
+  std::uint64_t wakeups() const { return wakeups_.load(std::memory_order_relaxed); }
+
+ private:
+  struct slot {
+    std::thread thread;
+    bool alive = false;  // guarded by mutex_
+  };
+
+  void work(std::size_t index);
+  bool should_exit(std::size_t index);
+  void park(std::size_t index);
+
+  const std::string name_;
+  const std::size_t batch_;
+  const runner run_;
+  bounded_queue<task> queue_;
+
+  std::mutex control_mutex_;  // serialises resize/stop
+  std::mutex mutex_;          // parking and worker lifecycle
+  std::condition_variable wake_;
+  std::vector<std::unique_ptr<slot>> slots_;
+  std::atomic<std::size_t> target_{0};
+  std::atomic<std::size_t> live_{0};
+  std::atomic<std::size_t> busy_{0};
+  std::atomic<std::size_t> parked_{0};
+  std::atomic<std::uint64_t> wakeups_{0};
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace weir::runtime

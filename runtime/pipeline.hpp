@@ -1,0 +1,82 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/group.hpp"
+#include "runtime/task.hpp"
+
+namespace weir::runtime {
+
+/// A stage is a unit of code: it runs one step of a task and names the stage to run next. It
+/// knows nothing of threads or queues.
+class stage_handler {
+ public:
+  virtual ~stage_handler() = default;
+  /// Runs one step; returns the next stage, or `stage_done` when the task has left the pipeline
+  /// (parked on the event loop, or finished).
+  virtual stage_index handle(task& t) = 0;
+};
+
+/// Per-stage counters. Written by workers with relaxed atomics, read by metrics and controllers.
+struct alignas(64) stage_counters {
+  std::atomic<std::uint64_t> processed{0};
+  std::atomic<std::uint64_t> rejected_full{0};
+};
+
+/// Stages plus groups plus the map between them. The map is run-time state: `assign` moves a
+/// stage to another group while traffic flows. Tasks already queued in the old group still run
+/// there (a worker runs whatever stage a task names), so regrouping loses and duplicates nothing.
+class pipeline {
+ public:
+  /// Called when the group of `refused` is full: the task must be answered and released.
+  using overload_handler = std::function<void(task&, stage_index refused)>;
+
+  pipeline() = default;
+  pipeline(const pipeline&) = delete;
+  pipeline& operator=(const pipeline&) = delete;
+  ~pipeline();
+
+  /// Registers a stage; returns its index. All stages are added before any group.
+  stage_index add_stage(std::string name, stage_handler& handler);
+  /// Creates a group (its workers start at once).
+  group& add_group(group::options opts);
+  void set_overload_handler(overload_handler h) { overload_ = std::move(h); }
+
+  /// Runs `stage` in `g` from now on. Two adjacent stages in one group are fused: the first calls
+  /// the second directly, with no queue between them.
+  void assign(stage_index stage, group& g);
+  group& group_of(stage_index stage) const { return *stage_group_[stage].load(); }
+
+  /// Hands a task to the group that runs `stage`. False when that queue is full; the task is then
+  /// still the caller's (to answer with 503 or retry later).
+  bool dispatch(task& t, stage_index stage);
+
+  /// Stops every group after it drains. Call after the event sources have stopped.
+  void stop();
+
+  std::size_t stage_count() const { return stages_.size(); }
+  const std::string& stage_name(stage_index s) const { return stages_[s].name; }
+  const stage_counters& counters(stage_index s) const { return counters_[s]; }
+  const std::vector<std::unique_ptr<group>>& groups() const { return groups_; }
+
+ private:
+  void run(task* t, group& self);
+
+  struct stage_entry {
+    std::string name;
+    stage_handler* handler;
+  };
+  std::vector<stage_entry> stages_;
+  std::array<std::atomic<group*>, max_stages> stage_group_{};
+  std::array<stage_counters, max_stages> counters_{};
+  std::vector<std::unique_ptr<group>> groups_;
+  overload_handler overload_;
+};
+
+}  // namespace weir::runtime

@@ -1,0 +1,64 @@
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "stages/context.hpp"
+#include "stages/reactor.hpp"
+#include "stages/stages.hpp"
+
+namespace weir {
+namespace {
+
+constexpr int accept_batch = 64;
+constexpr std::int64_t fd_exhausted_backoff_ms = 100;
+
+}  // namespace
+
+runtime::stage_index accept_stage::handle(runtime::task&) {
+  for (int i = 0; i < accept_batch; ++i) {
+    if (ctx_.connections.in_use() >= ctx_.connections.capacity()) {
+      // At the connection limit: leave the rest in the kernel's backlog until a slot frees up.
+      ctx_.loop->pause_listener(0);
+      return runtime::stage_done;
+    }
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    const int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &len,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      const int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK) break;
+      if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
+      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        ctx_.counters.accept_backoffs.fetch_add(1, std::memory_order_relaxed);
+        spdlog::warn("accept: {}; pausing accepts for {} ms", std::strerror(err),
+                     fd_exhausted_backoff_ms);
+        ctx_.loop->pause_listener(server_context::now_ms() + fd_exhausted_backoff_ms);
+        return runtime::stage_done;
+      }
+      spdlog::error("accept: {}", std::strerror(err));
+      break;
+    }
+    connection* c = ctx_.connections.acquire();
+    if (c == nullptr) {  // cannot happen while only this stage acquires, but never leak the fd
+      ::close(fd);
+      continue;
+    }
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->fd = fd;
+    c->peer = peer;
+    ctx_.counters.accepted.fetch_add(1, std::memory_order_relaxed);
+    ctx_.park(*c, false, server_context::now_ms() + ctx_.cfg.header_timeout.count());
+  }
+  ctx_.loop->arm_listener();
+  return runtime::stage_done;
+}
+
+}  // namespace weir

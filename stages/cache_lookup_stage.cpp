@@ -1,0 +1,24 @@
+#include "stages/context.hpp"
+#include "stages/stages.hpp"
+
+namespace weir {
+
+runtime::stage_index cache_lookup_stage::handle(runtime::task& t) {
+  auto& c = static_cast<connection&>(t);
+  std::shared_ptr<const file_entry> e = ctx_.cache.find(c.path);
+  if (!e) return stage_disk_io;
+  // Due for revalidation: the first request to notice takes it to disk_io to stat the file;
+  // requests racing with it are served the entry as it is (at most one stat per interval).
+  const std::int64_t now = server_context::now_ms();
+  std::int64_t checked = e->checked_ms.load(std::memory_order_relaxed);
+  if (now - checked >= ctx_.cfg.cache_revalidate.count() &&
+      e->checked_ms.compare_exchange_strong(checked, now, std::memory_order_relaxed)) {
+    c.entry = std::move(e);
+    return stage_disk_io;
+  }
+  c.entry = std::move(e);
+  prepare_file_response(c, *c.entry);
+  return stage_send;
+}
+
+}  // namespace weir

@@ -1,0 +1,74 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "runtime/config.hpp"
+#include "runtime/pipeline.hpp"
+#include "stages/access_log.hpp"
+#include "stages/cache/byte_cache.hpp"
+#include "stages/connection.hpp"
+#include "stages/file_resolver.hpp"
+#include "stages/response.hpp"
+
+namespace weir {
+
+class reactor;
+
+/// Stage indices in the pipeline.
+enum stage_id : runtime::stage_index {
+  stage_accept = 0,
+  stage_read_parse,
+  stage_cache_lookup,
+  stage_disk_io,
+  stage_send
+};
+
+/// Server-wide counters (relaxed atomics; metrics read them).
+struct server_counters {
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> shed{0};  // answered 503 because a queue was full
+  std::atomic<std::uint64_t> accept_backoffs{0};
+  std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(close_reason::count)> closed{};
+};
+
+/// What every stage shares: configuration, the document root, the cache, the connections, the
+/// pipeline and the event loop.
+struct server_context {
+  explicit server_context(config c);
+
+  const config cfg;
+  const http::parser_limits limits;
+  file_resolver resolver;
+  cache::byte_cache<file_entry> cache;
+  connection_table connections;
+  runtime::pipeline pipe;
+  reactor* loop = nullptr;
+  access_log log;
+  server_counters counters;
+  std::atomic<bool> draining{false};
+
+  /// Steady clock in milliseconds and nanoseconds.
+  static std::int64_t now_ms();
+  static std::int64_t now_ns();
+
+  /// Gives the connection to the event loop until its socket is readable (or writable). The
+  /// caller must not touch `c` afterwards.
+  void park(connection& c, bool for_write, std::int64_t deadline_ms);
+  /// Closes the socket and frees the slot. The caller must own `c`.
+  void close(connection& c, close_reason why);
+  /// Answers 503 + Retry-After at once (best effort, non-blocking) and closes.
+  void shed(connection& c);
+  /// Called once a response has been fully sent: log it, then keep the connection or close it.
+  /// Returns the next stage (read_parse for a pipelined request) or stage_done.
+  runtime::stage_index finish_response(connection& c);
+
+ private:
+  std::string shed_response_;
+};
+
+}  // namespace weir

@@ -1,0 +1,166 @@
+#include "stages/reactor.hpp"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+#include <spdlog/spdlog.h>
+
+#include "stages/context.hpp"
+
+namespace weir {
+namespace {
+
+constexpr std::uint64_t listener_handle = ~std::uint64_t{0};
+constexpr std::uint64_t wake_handle = ~std::uint64_t{0} - 1;
+constexpr int tick_ms = 100;
+
+}  // namespace
+
+reactor::reactor(server_context& ctx, int listen_fd) : ctx_(ctx), listen_fd_(listen_fd) {
+  listener_.next_stage = stage_accept;
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = wake_handle;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+  ev.events = EPOLLIN | EPOLLONESHOT;
+  ev.data.u64 = listener_handle;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev) != 0)
+    throw std::system_error(errno, std::generic_category(), "epoll_ctl(listener)");
+}
+
+reactor::~reactor() {
+  stop();
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
+}
+
+void reactor::start() {
+  running_.store(true);
+  thread_ = std::thread([this] { run(); });
+}
+
+void reactor::stop() {
+  if (!running_.exchange(false)) {
+    if (thread_.joinable()) thread_.join();
+    return;
+  }
+  wake();
+  thread_.join();
+}
+
+void reactor::wake() {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+}
+
+bool reactor::arm(connection& c, bool for_write) {
+  epoll_event ev{};
+  ev.events = (for_write ? EPOLLOUT : EPOLLIN) | EPOLLONESHOT | EPOLLRDHUP;
+  ev.data.u64 = connection_table::handle(c);
+  const int op = c.in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  c.in_epoll = true;
+  return ::epoll_ctl(epoll_fd_, op, c.fd, &ev) == 0;
+}
+
+void reactor::arm_listener() {
+  if (draining_.load(std::memory_order_relaxed)) return;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLONESHOT;
+  ev.data.u64 = listener_handle;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, listen_fd_, &ev);
+}
+
+void reactor::pause_listener(std::int64_t until_ms) {
+  listener_resume_ms_.store(until_ms, std::memory_order_relaxed);
+  listener_paused_.store(true, std::memory_order_release);
+}
+
+void reactor::begin_drain() {
+  draining_.store(true);
+  epoll_event ev{};
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, &ev);
+  wake();
+}
+
+void reactor::run() {
+  epoll_event events[256];
+  while (running_.load(std::memory_order_relaxed)) {
+    const int n = ::epoll_wait(epoll_fd_, events, 256, tick_ms);
+    if (n < 0 && errno != EINTR) {
+      spdlog::error("epoll_wait: {}", std::strerror(errno));
+      continue;
+    }
+    for (int i = 0; i < n; ++i) {
+      const std::uint64_t h = events[i].data.u64;
+      if (h == listener_handle) {
+        if (!ctx_.pipe.dispatch(listener_, stage_accept)) arm_listener();
+      } else if (h == wake_handle) {
+        std::uint64_t v;
+        [[maybe_unused]] auto r = ::read(wake_fd_, &v, sizeof v);
+      } else {
+        on_connection_event(h);
+      }
+    }
+    const std::int64_t now = server_context::now_ms();
+    if (n <= 0 || now - last_tick_ms_ >= tick_ms || draining_.load(std::memory_order_relaxed)) {
+      tick(now);
+    }
+  }
+}
+
+void reactor::on_connection_event(std::uint64_t handle) {
+  connection* c = ctx_.connections.find(handle);
+  if (c == nullptr) return;  // the slot was closed and reused since this event was queued
+  conn_state st = c->state.load(std::memory_order_acquire);
+  if (st != conn_state::parked_read && st != conn_state::parked_write) return;
+  if (!c->state.compare_exchange_strong(st, conn_state::active, std::memory_order_acq_rel))
+    return;
+  // From here the event loop owns `c` until it hands it on.
+  if (c->timed_out.load(std::memory_order_relaxed)) {
+    ctx_.close(*c, draining_.load(std::memory_order_relaxed) ? close_reason::shutdown
+                                                             : close_reason::timeout);
+    return;
+  }
+  if (st == conn_state::parked_read) {
+    if (!ctx_.pipe.dispatch(*c, stage_read_parse)) ctx_.shed(*c);
+  } else if (!ctx_.pipe.dispatch(*c, stage_send)) {
+    ctx_.close(*c, close_reason::overload);  // mid-response: nothing better to send
+  }
+}
+
+void reactor::tick(std::int64_t now) {
+  last_tick_ms_ = now;
+  const bool draining = draining_.load(std::memory_order_relaxed);
+  auto& table = ctx_.connections;
+  for (std::size_t i = 0; i < table.capacity(); ++i) {
+    connection& c = table.at(i);
+    const conn_state st = c.state.load(std::memory_order_acquire);
+    if (st != conn_state::parked_read && st != conn_state::parked_write) continue;
+    if (c.timed_out.load(std::memory_order_relaxed)) continue;
+    // Only this thread turns a parked connection active, so `c` stays parked (and its fd open)
+    // while we look at it. Idle readers go first when draining.
+    const bool idle_on_drain = draining && st == conn_state::parked_read;
+    if (idle_on_drain || c.deadline_ms.load(std::memory_order_relaxed) <= now) {
+      c.timed_out.store(true, std::memory_order_relaxed);
+      ::shutdown(c.fd, SHUT_RDWR);  // its one-shot event fires and closes it
+    }
+  }
+  if (!draining && listener_paused_.load(std::memory_order_acquire) &&
+      now >= listener_resume_ms_.load(std::memory_order_relaxed) &&
+      table.in_use() < table.capacity()) {
+    bool expected = true;
+    if (listener_paused_.compare_exchange_strong(expected, false)) arm_listener();
+  }
+}
+
+}  // namespace weir

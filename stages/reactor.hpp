@@ -1,0 +1,61 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+
+#include "runtime/task.hpp"
+
+namespace weir {
+
+struct server_context;
+struct connection;
+
+/// The event source: one thread on epoll. Sockets are registered one-shot, so each readiness
+/// event hands a parked connection to exactly one stage (read_parse or send); the listener is a
+/// task too, handed to the accept stage. Every 100 ms it also closes parked connections whose
+/// deadline passed (by shutting the socket down: the resulting event is what closes it, so the
+/// event loop never races a stage for a descriptor) and re-arms a paused listener.
+class reactor {
+ public:
+  reactor(server_context& ctx, int listen_fd);
+  ~reactor();
+  reactor(const reactor&) = delete;
+  reactor& operator=(const reactor&) = delete;
+
+  void start();
+  /// Stops the loop thread (idempotent). Parked connections stay parked.
+  void stop();
+
+  /// Registers or re-arms `c` for one readiness event. False when epoll refused it.
+  bool arm(connection& c, bool for_write);
+  /// Re-arms the listener for one more accept round.
+  void arm_listener();
+  /// Leaves the listener unarmed until `until_ms` has passed and a connection slot is free.
+  void pause_listener(std::int64_t until_ms);
+  /// Stops accepting for good and closes idle connections (graceful stop, first step).
+  void begin_drain();
+  /// Wakes the loop (it re-checks deadlines and the listener at once).
+  void wake();
+
+ private:
+  void run();
+  void on_connection_event(std::uint64_t handle);
+  void tick(std::int64_t now);
+
+  struct listener_task : runtime::task {};
+
+  server_context& ctx_;
+  int listen_fd_;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  listener_task listener_;
+  std::atomic<bool> running_{false};
+  std::atomic<bool> listener_paused_{false};
+  std::atomic<std::int64_t> listener_resume_ms_{0};
+  std::atomic<bool> draining_{false};
+  std::int64_t last_tick_ms_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace weir

@@ -1,0 +1,143 @@
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "stages/context.hpp"
+#include "stages/http/path.hpp"
+#include "stages/stages.hpp"
+
+namespace weir {
+namespace {
+
+constexpr std::uint32_t initial_buffer = 4096;
+// A GET/HEAD body up to this size is read and dropped; a larger one ends the connection instead.
+constexpr std::uint64_t max_discarded_body = 64 * 1024;
+
+enum class read_outcome { data, would_block, closed, error };
+
+/// Makes room and receives once into `c.in`.
+read_outcome receive(connection& c, std::uint32_t max_buffer) {
+  if (!c.in) {
+    c.in_cap = std::min(initial_buffer, max_buffer);
+    c.in = std::make_unique<char[]>(c.in_cap);
+  }
+  if (c.in_start == c.in_end) c.in_start = c.in_end = 0;
+  if (c.in_end == c.in_cap) {
+    if (c.in_start > 0) {  // slide the unconsumed bytes to the front
+      std::memmove(c.in.get(), c.in.get() + c.in_start, c.in_end - c.in_start);
+      c.in_end -= c.in_start;
+      c.in_start = 0;
+    } else if (c.in_cap < max_buffer) {  // a large head: grow up to the limit
+      const std::uint32_t cap = std::min(c.in_cap * 2, max_buffer);
+      auto bigger = std::make_unique<char[]>(cap);
+      std::memcpy(bigger.get(), c.in.get(), c.in_end);
+      c.in = std::move(bigger);
+      c.in_cap = cap;
+    } else {
+      return read_outcome::data;  // full at the limit: the parser reports 414/431
+    }
+  }
+  const ssize_t n = ::recv(c.fd, c.in.get() + c.in_end, c.in_cap - c.in_end, 0);
+  if (n > 0) {
+    c.in_end += static_cast<std::uint32_t>(n);
+    return read_outcome::data;
+  }
+  if (n == 0) return read_outcome::closed;
+  if (errno == EAGAIN || errno == EWOULDBLOCK) return read_outcome::would_block;
+  if (errno == EINTR) return read_outcome::data;
+  return read_outcome::error;
+}
+
+}  // namespace
+
+runtime::stage_index read_parse_stage::handle(runtime::task& t) {
+  auto& c = static_cast<connection&>(t);
+  // The head buffer may exceed the configured limit by one byte so the parser can see an
+  // oversized head and name the right status.
+  const auto max_buffer = static_cast<std::uint32_t>(ctx_.cfg.max_header_bytes + 1);
+  for (;;) {
+    // Drop the body of the previous request (GET/HEAD with a small Content-Length).
+    if (c.discard > 0 && c.in_end > c.in_start) {
+      const auto n = static_cast<std::uint32_t>(
+          std::min<std::uint64_t>(c.discard, c.in_end - c.in_start));
+      c.in_start += n;
+      c.discard -= n;
+    }
+    if (c.discard == 0 && c.in_end > c.in_start) {
+      if (c.request_start_ms == 0) {
+        c.request_start_ms = server_context::now_ms();
+        c.request_start_ns = server_context::now_ns();
+      }
+      const std::string_view buf(c.in.get() + c.in_start, c.in_end - c.in_start);
+      const http::parse_result r = http::parse_request(buf, ctx_.limits, c.req);
+      if (r.outcome == http::parse_result::kind::error) {
+        // The framing is lost: answer with what was found wrong, then close.
+        c.head_len = static_cast<std::uint32_t>(buf.size());
+        c.req = http::request_head{};
+        prepare_error_response(c, r.status, true);
+        return stage_send;
+      }
+      if (r.outcome == http::parse_result::kind::complete) {
+        c.head_len = static_cast<std::uint32_t>(r.consumed);
+        ctx_.counters.requests.fetch_add(1, std::memory_order_relaxed);
+        const http::request_head& req = c.req;
+        c.keep_alive = req.keep_alive;
+        const bool has_body = req.chunked || (req.has_content_length && req.content_length > 0);
+        if (req.verb != http::method::get && req.verb != http::method::head) {
+          // Not reading a body we will not use: answer and close instead (RFC 9112 9.6).
+          prepare_error_response(c, req.verb == http::method::unknown ? 501 : 405, has_body);
+          return stage_send;
+        }
+        if (req.chunked || req.content_length > max_discarded_body) {
+          c.close_after = true;
+        } else if (has_body) {
+          c.discard = req.content_length;
+        }
+        if (req.path == "*") {
+          prepare_error_response(c, 400, false);
+          return stage_send;
+        }
+        if (const int status = http::normalize_path(req.path, c.path); status != 0) {
+          prepare_error_response(c, status, false);
+          return stage_send;
+        }
+        return stage_cache_lookup;
+      }
+      if (c.in_end - c.in_start >= max_buffer) {  // the parser should have said 414/431
+        prepare_error_response(c, 431, true);
+        return stage_send;
+      }
+    }
+    switch (receive(c, max_buffer)) {
+      case read_outcome::data:
+        continue;
+      case read_outcome::would_block: {
+        // Idle between requests: the keep-alive timeout (the header timeout before the first
+        // request). Part of a head received: the header timeout, counted from its first byte,
+        // so a client trickling bytes cannot hold the connection (slowloris).
+        const std::int64_t now = server_context::now_ms();
+        const bool idle = c.in_end == c.in_start;
+        std::int64_t deadline;
+        if (idle) {
+          c.request_start_ms = 0;
+          deadline = now + (c.requests == 0 ? ctx_.cfg.header_timeout : ctx_.cfg.keepalive_timeout)
+                               .count();
+        } else {
+          deadline = c.request_start_ms + ctx_.cfg.header_timeout.count();
+        }
+        ctx_.park(c, false, deadline);
+        return runtime::stage_done;
+      }
+      case read_outcome::closed:
+        ctx_.close(c, close_reason::client);
+        return runtime::stage_done;
+      case read_outcome::error:
+        ctx_.close(c, close_reason::error);
+        return runtime::stage_done;
+    }
+  }
+}
+
+}  // namespace weir

@@ -1,0 +1,79 @@
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+
+#include "stages/context.hpp"
+#include "stages/stages.hpp"
+
+namespace weir {
+namespace {
+
+enum class send_outcome { done, would_block, failed };
+
+send_outcome write_head_and_body(connection& c) {
+  while (c.out_head_sent < c.out_head.size() || c.body_left > 0) {
+    iovec iov[2];
+    int n_iov = 0;
+    if (c.out_head_sent < c.out_head.size()) {
+      iov[n_iov++] = {c.out_head.data() + c.out_head_sent, c.out_head.size() - c.out_head_sent};
+    }
+    if (c.body_left > 0) iov[n_iov++] = {const_cast<char*>(c.body), c.body_left};
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<std::size_t>(n_iov);
+    // More to come from sendfile: let the head share a segment with the first file bytes.
+    const int flags = MSG_NOSIGNAL | (c.file_left > 0 ? MSG_MORE : 0);
+    ssize_t n = ::sendmsg(c.fd, &msg, flags);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno == EAGAIN || errno == EWOULDBLOCK ? send_outcome::would_block
+                                                     : send_outcome::failed;
+    }
+    c.bytes_sent += static_cast<std::uint64_t>(n);
+    const std::size_t head_left = c.out_head.size() - c.out_head_sent;
+    const std::size_t from_head = std::min<std::size_t>(head_left, static_cast<std::size_t>(n));
+    c.out_head_sent += static_cast<std::uint32_t>(from_head);
+    const std::size_t from_body = static_cast<std::size_t>(n) - from_head;
+    c.body += from_body;
+    c.body_left -= from_body;
+  }
+  return send_outcome::done;
+}
+
+send_outcome send_file(connection& c) {
+  while (c.file_left > 0) {
+    const ssize_t n = ::sendfile(c.fd, c.file_fd, &c.file_off, c.file_left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno == EAGAIN || errno == EWOULDBLOCK ? send_outcome::would_block
+                                                     : send_outcome::failed;
+    }
+    if (n == 0) return send_outcome::failed;  // the file shrank under us
+    c.bytes_sent += static_cast<std::uint64_t>(n);
+    c.file_left -= static_cast<std::size_t>(n);
+  }
+  return send_outcome::done;
+}
+
+}  // namespace
+
+runtime::stage_index send_stage::handle(runtime::task& t) {
+  auto& c = static_cast<connection&>(t);
+  send_outcome r = write_head_and_body(c);
+  if (r == send_outcome::done) r = send_file(c);
+  switch (r) {
+    case send_outcome::done:
+      return ctx_.finish_response(c);
+    case send_outcome::would_block:
+      ctx_.park(c, true, server_context::now_ms() + ctx_.cfg.send_timeout.count());
+      return runtime::stage_done;
+    case send_outcome::failed:
+      ctx_.close(c, close_reason::client);
+      return runtime::stage_done;
+  }
+  return runtime::stage_done;
+}
+
+}  // namespace weir

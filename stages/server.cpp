@@ -1,0 +1,248 @@
+#include "stages/server.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <system_error>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "runtime/version.hpp"
+#include "stages/context.hpp"
+#include "stages/reactor.hpp"
+#include "stages/stages.hpp"
+
+namespace weir {
+namespace {
+
+/// Raises the descriptor limit to the hard limit: every connection and open large file needs one.
+void raise_fd_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+int open_listener(const std::string& listen) {
+  const auto addr = parse_listen(listen);
+  if (!addr) throw config_error("config: listen: \"" + listen + "\" is not ADDR:PORT");
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  const bool v6 = addr->host.find(':') != std::string::npos;
+  if (v6) {
+    auto& sa = reinterpret_cast<sockaddr_in6&>(ss);
+    sa.sin6_family = AF_INET6;
+    sa.sin6_port = htons(addr->port);
+    if (::inet_pton(AF_INET6, addr->host.c_str(), &sa.sin6_addr) != 1)
+      throw config_error("config: listen: \"" + listen + "\" has no valid IPv6 address");
+    len = sizeof sa;
+  } else {
+    auto& sa = reinterpret_cast<sockaddr_in&>(ss);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(addr->port);
+    if (::inet_pton(AF_INET, addr->host.c_str(), &sa.sin_addr) != 1)
+      throw config_error("config: listen: \"" + listen + "\" has no valid IPv4 address");
+    len = sizeof sa;
+  }
+  const int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, 4096) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw std::system_error(err, std::generic_category(), "listen on " + listen);
+  }
+  return fd;
+}
+
+}  // namespace
+
+// --- server_context ---------------------------------------------------------------------------
+
+server_context::server_context(config c)
+    : cfg(std::move(c)),
+      limits{cfg.max_request_line, cfg.max_header_bytes, cfg.max_headers},
+      resolver(cfg.root, cfg.follow_symlinks_outside_root),
+      cache(cfg.cache_max_bytes,
+            cfg.cache_replacement == cache_policy::lfu ? cache::policy::lfu : cache::policy::lru),
+      connections(cfg.max_connections),
+      log(cfg.access_log) {
+  shed_response_ = "HTTP/1.1 503 Service Unavailable\r\nServer: weir/";
+  shed_response_.append(weir_version);
+  shed_response_.append("\r\nRetry-After: ").append(std::to_string(cfg.retry_after_seconds));
+  shed_response_.append("\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+}
+
+std::int64_t server_context::now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+std::int64_t server_context::now_ns() {
+  using namespace std::chrono;
+  return duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+void server_context::park(connection& c, bool for_write, std::int64_t deadline) {
+  c.deadline_ms.store(deadline, std::memory_order_relaxed);
+  // Publish everything written so far before the event loop can see the connection parked.
+  c.state.store(for_write ? conn_state::parked_write : conn_state::parked_read,
+                std::memory_order_release);
+  // Arm after publishing: the event may fire (on the loop thread) before arm() returns.
+  if (!loop->arm(c, for_write)) {
+    conn_state st = for_write ? conn_state::parked_write : conn_state::parked_read;
+    if (c.state.compare_exchange_strong(st, conn_state::active)) close(c, close_reason::error);
+  }
+}
+
+void server_context::close(connection& c, close_reason why) {
+  counters.closed[static_cast<std::size_t>(why)].fetch_add(1, std::memory_order_relaxed);
+  if (c.fd >= 0) ::close(c.fd);
+  connections.release(c);
+}
+
+void server_context::shed(connection& c) {
+  counters.shed.fetch_add(1, std::memory_order_relaxed);
+  // Best effort: the socket buffer of a connection between requests has room for this.
+  [[maybe_unused]] auto n =
+      ::send(c.fd, shed_response_.data(), shed_response_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  close(c, close_reason::overload);
+}
+
+runtime::stage_index server_context::finish_response(connection& c) {
+  if (log.enabled()) log.record(c);
+  ++c.requests;
+  // The request head (and its views) are no longer needed.
+  c.in_start += c.head_len;
+  c.head_len = 0;
+  c.request_start_ms = 0;
+  c.entry.reset();
+  c.bytes_sent = 0;
+  if (c.close_after || draining.load(std::memory_order_relaxed)) {
+    // Half-close first so the client reads the whole response before the socket goes away
+    // (a close with unread input would send a reset).
+    ::shutdown(c.fd, SHUT_WR);
+    close(c, close_reason::done);
+    return runtime::stage_done;
+  }
+  if (c.in_end > c.in_start) return stage_read_parse;  // pipelined: the next head is here
+  park(c, false, now_ms() + cfg.keepalive_timeout.count());
+  return runtime::stage_done;
+}
+
+// --- server -----------------------------------------------------------------------------------
+
+struct server::impl {
+  explicit impl(config cfg)
+      : ctx(std::move(cfg)),
+        read_parse(ctx),
+        cache_lookup(ctx),
+        disk_io(ctx),
+        send(ctx) {}
+
+  server_context ctx;
+  std::unique_ptr<accept_stage> accept;  // needs the listener, made in start()
+  read_parse_stage read_parse;
+  cache_lookup_stage cache_lookup;
+  disk_io_stage disk_io;
+  send_stage send;
+  std::unique_ptr<reactor> loop;
+  int listen_fd = -1;
+  std::uint16_t port = 0;
+  bool started = false;
+  bool stopped = false;
+};
+
+server::server(config cfg) {
+  validate(cfg);
+  impl_ = std::make_unique<impl>(std::move(cfg));
+}
+
+server::~server() { stop(std::chrono::milliseconds(0)); }
+
+void server::start() {
+  auto& s = *impl_;
+  if (s.started) return;
+  ::signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
+  s.listen_fd = open_listener(s.ctx.cfg.listen);
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  ::getsockname(s.listen_fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  s.port = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(ss).sin6_port
+                                          : reinterpret_cast<sockaddr_in&>(ss).sin_port);
+  s.accept = std::make_unique<accept_stage>(s.ctx, s.listen_fd);
+
+  auto& pipe = s.ctx.pipe;
+  runtime::stage_handler* handlers[] = {s.accept.get(), &s.read_parse, &s.cache_lookup, &s.disk_io,
+                                        &s.send};
+  for (std::size_t i = 0; i < stage_count; ++i) pipe.add_stage(stage_names[i], *handlers[i]);
+  std::map<std::string, runtime::group*> groups;
+  for (std::size_t i = 0; i < stage_count; ++i) {
+    const stage_config& sc = s.ctx.cfg.stages[i];
+    const std::string name = sc.group.empty() ? stage_names[i] : sc.group;
+    auto it = groups.find(name);
+    if (it == groups.end()) {
+      it = groups.emplace(name, &pipe.add_group({name, sc.queue_capacity, sc.threads})).first;
+    }
+    pipe.assign(static_cast<runtime::stage_index>(i), *it->second);
+  }
+  pipe.set_overload_handler([&ctx = s.ctx](runtime::task& t, runtime::stage_index) {
+    ctx.shed(static_cast<connection&>(t));
+  });
+  s.loop = std::make_unique<reactor>(s.ctx, s.listen_fd);
+  s.ctx.loop = s.loop.get();
+  s.loop->start();
+  s.started = true;
+}
+
+std::uint16_t server::port() const { return impl_->port; }
+
+runtime::pipeline& server::pipeline() { return impl_->ctx.pipe; }
+
+std::size_t server::open_connections() const { return impl_->ctx.connections.in_use(); }
+
+bool server::stop(std::chrono::milliseconds drain) {
+  auto& s = *impl_;
+  if (!s.started || s.stopped) return true;
+  s.stopped = true;
+  s.ctx.draining.store(true);
+  s.loop->begin_drain();
+  // In-flight responses finish; idle connections are closed by the loop; poll until none remain.
+  const auto deadline = std::chrono::steady_clock::now() + drain;
+  while (s.ctx.connections.in_use() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const bool clean = s.ctx.connections.in_use() == 0;
+  if (!clean) {
+    // Cut off the rest: every remaining socket is shut, so each owner sees an error and closes.
+    for (std::size_t i = 0; i < s.ctx.connections.capacity(); ++i) {
+      connection& c = s.ctx.connections.at(i);
+      const conn_state st = c.state.load(std::memory_order_acquire);
+      if (st == conn_state::parked_read || st == conn_state::parked_write) {
+        c.deadline_ms.store(0, std::memory_order_relaxed);  // the loop's next tick shuts it
+      }
+    }
+    const auto hard = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (s.ctx.connections.in_use() > 0 && std::chrono::steady_clock::now() < hard) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  s.loop->stop();
+  s.ctx.pipe.stop();
+  ::close(s.listen_fd);
+  return clean;
+}
+
+}  // namespace weir

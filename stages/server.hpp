@@ -1,0 +1,43 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include "runtime/config.hpp"
+#include "runtime/pipeline.hpp"
+
+namespace weir {
+
+/// The assembled server: listener, event loop, the five stages and their groups.
+///   accept -> read_parse -> cache_lookup -> (miss) disk_io -> send -> (keep-alive) read_parse
+class server {
+ public:
+  /// Stage indices in the pipeline (the order of `stage_names`).
+  enum stage : runtime::stage_index { accept = 0, read_parse, cache_lookup, disk_io, send };
+
+  /// Validates `cfg` and opens the document root; throws `config_error` on bad input.
+  explicit server(config cfg);
+  ~server();
+
+  /// Binds the listener (port 0 picks an ephemeral port) and starts every thread.
+  /// Throws std::system_error when the address cannot be bound.
+  void start();
+
+  /// The bound port (valid after start()).
+  std::uint16_t port() const;
+
+  /// Graceful stop: stop accepting, close idle connections, let in-flight responses finish
+  /// within `drain`, then close the rest and join every thread. Returns true if nothing had to be
+  /// cut off. Idempotent.
+  bool stop(std::chrono::milliseconds drain);
+
+  runtime::pipeline& pipeline();
+  std::size_t open_connections() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace weir

@@ -1,0 +1,68 @@
+#pragma once
+
+#include "runtime/pipeline.hpp"
+
+namespace weir {
+
+struct server_context;
+
+/// The five stages. Each is a plain handler: it does one step for a connection (or, for accept,
+/// the listener) and names the stage to run next; which threads run it is the pipeline's business.
+
+/// accept: drains the listen queue (a batch per readiness event), registers each new connection
+/// with the event loop, and backs off on EMFILE/ENFILE or at the connection limit.
+class accept_stage final : public runtime::stage_handler {
+ public:
+  accept_stage(server_context& ctx, int listen_fd) : ctx_(ctx), listen_fd_(listen_fd) {}
+  runtime::stage_index handle(runtime::task& t) override;
+
+ private:
+  server_context& ctx_;
+  int listen_fd_;
+};
+
+/// read_parse: receives bytes, parses one request head, rejects what is malformed or not allowed
+/// (answered by send), and passes a valid GET/HEAD on to cache_lookup.
+class read_parse_stage final : public runtime::stage_handler {
+ public:
+  explicit read_parse_stage(server_context& ctx) : ctx_(ctx) {}
+  runtime::stage_index handle(runtime::task& t) override;
+
+ private:
+  server_context& ctx_;
+};
+
+/// cache_lookup: answers from the cache (path translation, headers, small bodies); a miss or an
+/// entry due for revalidation goes to disk_io.
+class cache_lookup_stage final : public runtime::stage_handler {
+ public:
+  explicit cache_lookup_stage(server_context& ctx) : ctx_(ctx) {}
+  runtime::stage_index handle(runtime::task& t) override;
+
+ private:
+  server_context& ctx_;
+};
+
+/// disk_io: the only stage that blocks on the file system (open, stat, read): resolves the path
+/// beneath the root, loads small files, keeps large ones open for sendfile, fills the cache.
+class disk_io_stage final : public runtime::stage_handler {
+ public:
+  explicit disk_io_stage(server_context& ctx) : ctx_(ctx) {}
+  runtime::stage_index handle(runtime::task& t) override;
+
+ private:
+  server_context& ctx_;
+};
+
+/// send: writes the response (one writev of head + in-memory body, or head then sendfile),
+/// parks on EPOLLOUT when the socket is full, then keeps the connection alive or closes it.
+class send_stage final : public runtime::stage_handler {
+ public:
+  explicit send_stage(server_context& ctx) : ctx_(ctx) {}
+  runtime::stage_index handle(runtime::task& t) override;
+
+ private:
+  server_context& ctx_;
+};
+
+}  // namespace weir
