@@ -1,0 +1,331 @@
+// The `weir` binary: flags and config file in, a running server out. Everything else lives in
+// the libraries.
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <spdlog/fmt/fmt.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "runtime/config.hpp"
+#include "runtime/version.hpp"
+#include "stages/sample_site.hpp"
+#include "stages/server.hpp"
+
+namespace {
+
+constexpr int exit_runtime_error = 1;
+constexpr int exit_usage = 2;
+
+// Bad operator input (flag or config): one line on stderr, exit 2.
+class usage_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct cli {
+  std::optional<std::string> root, listen, config_file, access_log, log_level;
+  bool test_config = false, help = false, version = false;
+};
+
+struct option {
+  std::string_view name;
+  std::string_view metavar;  // empty: a switch
+  std::optional<std::string> cli::*value;
+  bool cli::*on;
+};
+
+constexpr option options[] = {
+    {"--root", "DIR", &cli::root, nullptr},
+    {"--listen", "ADDR:PORT", &cli::listen, nullptr},
+    {"--config", "FILE", &cli::config_file, nullptr},
+    {"--access-log", "FILE", &cli::access_log, nullptr},
+    {"--log-level", "LEVEL", &cli::log_level, nullptr},
+    {"--test-config", "", nullptr, &cli::test_config},
+    {"--help", "", nullptr, &cli::help},
+    {"--version", "", nullptr, &cli::version},
+};
+
+std::string in_quotes(std::string_view s) {
+  return "\"" + std::string(s) + "\"";
+}
+
+std::string log_level_list() {
+  std::string out;
+  for (std::string_view l : weir::log_levels) out += (out.empty() ? "" : ", ") + std::string(l);
+  return out;
+}
+
+void print_usage() {
+  const weir::config d;
+  std::cout << fmt::format(
+      R"(Usage: weir [OPTION]...
+Serve static files over HTTP/1.1 through a staged (SEDA) pipeline.
+
+  --root DIR          document root (default: none, a built-in sample site)
+  --listen ADDR:PORT  address to listen on, IPv4:port or [IPv6]:port
+                      (default: {})
+  --config FILE       YAML config file; the options here override it
+  --access-log FILE   access log file, "-" for stdout (default: off)
+  --log-level LEVEL   {} (default: {})
+  --test-config       check the configuration and the root, then exit
+  --help              print this help and exit
+  --version           print the version and exit
+
+Options take their value as --opt VALUE or --opt=VALUE.
+SIGTERM or SIGINT stops weir gracefully: responses in flight get up to
+timeouts.drain (default: {}) to finish.
+Exit status: 0 ok, 1 runtime error (e.g. address in use), 2 bad option/config.
+
+Example:
+  weir --root /srv/www --listen 0.0.0.0:8080 --access-log /var/log/weir.log
+)",
+      d.listen, log_level_list(), d.log_level, weir::format_duration(d.drain_timeout));
+}
+
+void check_flag_value(std::string_view name, const std::string& value) {
+  const std::string prefix = std::string(name) + ": " + in_quotes(value);
+  if (name == "--listen" && !weir::parse_listen(value))
+    throw usage_error(prefix + " is not ADDR:PORT (e.g. 127.0.0.1:8080)");
+  if (name == "--log-level" && std::find(std::begin(weir::log_levels), std::end(weir::log_levels),
+                                         std::string_view(value)) == std::end(weir::log_levels))
+    throw usage_error(prefix + " is not one of " + log_level_list());
+  if ((name == "--config" || name == "--root") && value.empty())
+    throw usage_error(std::string(name) + ": empty value");
+}
+
+cli parse_args(int argc, char** argv) {
+  cli c;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "-h") arg = "--help";
+    if (!arg.starts_with("--") || arg == "--")
+      throw usage_error(in_quotes(arg) +
+                        ": unexpected argument (weir takes only options; see --help)");
+    const auto eq = arg.find('=');
+    const std::string_view name = arg.substr(0, eq);
+    const auto* opt = std::find_if(std::begin(options), std::end(options),
+                                   [&](const option& o) { return o.name == name; });
+    if (opt == std::end(options))
+      throw usage_error(std::string(name) + ": unknown option (see weir --help)");
+    if (opt->metavar.empty()) {
+      if (eq != std::string_view::npos) throw usage_error(std::string(name) + ": takes no value");
+      c.*(opt->on) = true;
+      continue;
+    }
+    std::string value;
+    if (eq != std::string_view::npos) {
+      value = arg.substr(eq + 1);
+    } else if (i + 1 < argc && !std::string_view(argv[i + 1]).starts_with("--")) {
+      value = argv[++i];
+    } else {
+      throw usage_error(std::string(name) + ": missing value (" + std::string(opt->metavar) + ")");
+    }
+    check_flag_value(name, value);
+    c.*(opt->value) = std::move(value);
+  }
+  return c;
+}
+
+// The root must be a directory we can open; checked here so a typo fails before anything starts.
+void check_root(const std::string& root, const std::string& source) {
+  const int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::close(fd);
+    return;
+  }
+  const int err = errno;
+  std::string msg = source + ": " + in_quotes(root);
+  if (err == ENOTDIR) {
+    msg += " is not a directory";
+  } else if (err == ENOENT) {
+    msg += " is not a directory (" + std::string(std::strerror(err)) + ")";
+  } else {
+    msg += " cannot be opened (" + std::string(std::strerror(err)) + ")";
+  }
+  throw usage_error(msg);
+}
+
+// File first, then flags, then validation: flags win, and nothing runs on a half-read config.
+weir::config resolve_config(const cli& c) {
+  weir::config cfg;
+  if (c.config_file) cfg = weir::load_config_file(*c.config_file, cfg);
+  if (c.root) cfg.root = *c.root;
+  if (c.listen) cfg.listen = *c.listen;
+  if (c.access_log) cfg.access_log = *c.access_log;
+  if (c.log_level) cfg.log_level = *c.log_level;
+  weir::validate(cfg);
+  if (!cfg.root.empty()) {
+    check_root(cfg.root, c.root ? "--root" : "config: root");
+    std::error_code ec;
+    auto absolute = std::filesystem::absolute(cfg.root, ec);
+    if (!ec) cfg.root = absolute.string();
+  }
+  return cfg;
+}
+
+spdlog::level::level_enum to_spdlog_level(std::string_view level) {
+  if (level == "trace") return spdlog::level::trace;
+  if (level == "debug") return spdlog::level::debug;
+  if (level == "warn") return spdlog::level::warn;
+  if (level == "error") return spdlog::level::err;
+  if (level == "off") return spdlog::level::off;
+  return spdlog::level::info;
+}
+
+void setup_logging(const std::string& level) {
+  // Replaces spdlog's default logger (named ""), so the libraries' spdlog::info() calls share
+  // this format and level without taking a logger name they might want.
+  auto logger =
+      std::make_shared<spdlog::logger>("", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ [%l] %v", spdlog::pattern_time_type::utc);
+  logger->set_level(to_spdlog_level(level));
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(std::move(logger));
+}
+
+// Blocked before any thread exists so every worker inherits the mask and only sigwait sees them.
+sigset_t block_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&set, s);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  return set;
+}
+
+std::string describe_groups(const weir::config& cfg) {
+  auto group_of = [&](std::size_t i) {
+    return cfg.stages[i].group.empty() ? std::string(weir::stage_names[i]) : cfg.stages[i].group;
+  };
+  std::string out;
+  for (std::size_t i = 0; i < weir::stage_count;) {
+    std::string members = weir::stage_names[i];
+    std::size_t j = i;
+    while (j + 1 < weir::stage_count && group_of(j + 1) == group_of(i))
+      members += std::string("+") + weir::stage_names[++j];
+    const weir::stage_config& lead = cfg.stages[i];
+    if (!out.empty()) out += ", ";
+    out += members;
+    if (!lead.group.empty()) out += " as " + in_quotes(lead.group);
+    out += fmt::format(" ({} thread{}, queue {})", lead.threads, lead.threads == 1 ? "" : "s",
+                       lead.queue_capacity);
+    i = j + 1;
+  }
+  return out;
+}
+
+// Removes the materialized sample site when main returns, after the server is gone.
+struct sample_site_dir {
+  std::string path;
+  ~sample_site_dir() {
+    if (path.empty()) return;
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+int run(weir::config cfg, const sigset_t& signals) {
+  sample_site_dir sample;
+  std::unique_ptr<weir::server> srv;
+  try {
+    if (cfg.root.empty()) {
+      sample.path = weir::materialize_sample_site();
+      cfg.root = sample.path;
+    }
+    srv = std::make_unique<weir::server>(cfg);
+    srv->start();
+  } catch (const weir::config_error& e) {
+    std::cerr << "weir: " << e.what() << '\n';
+    return exit_usage;
+  } catch (const std::exception& e) {
+    std::cerr << "weir: cannot start: " << e.what() << '\n';
+    return exit_runtime_error;
+  }
+
+  const weir::listen_address addr = *weir::parse_listen(cfg.listen);
+  const std::string host =
+      addr.host.find(':') == std::string::npos ? addr.host : "[" + addr.host + "]";
+  spdlog::info("weir {} (pid {}) listening on http://{}:{}/", weir::weir_version, ::getpid(), host,
+               srv->port());
+  if (sample.path.empty()) {
+    spdlog::info("root: {}", cfg.root);
+  } else {
+    spdlog::info(
+        "no root given: serving the built-in sample site from {} (removed at exit); "
+        "use --root DIR to serve your own files",
+        sample.path);
+  }
+  spdlog::info("stage groups: {}", describe_groups(cfg));
+  spdlog::info("access log: {}", cfg.access_log.empty()  ? std::string("off")
+                                 : cfg.access_log == "-" ? std::string("stdout")
+                                                         : cfg.access_log);
+
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      spdlog::warn("SIGHUP: reloading the configuration is not implemented yet; still running");
+      continue;
+    }
+    spdlog::info("SIG{}: shutting down (drain up to {})", sigabbrev_np(sig),
+                 weir::format_duration(cfg.drain_timeout));
+    try {
+      if (!srv->stop(cfg.drain_timeout))
+        spdlog::warn("drain did not finish within {}; cut off the connections still open",
+                     weir::format_duration(cfg.drain_timeout));
+    } catch (const std::exception& e) {
+      spdlog::error("stopping: {}", e.what());
+      return exit_runtime_error;
+    }
+    spdlog::info("stopped");
+    return 0;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const sigset_t signals = block_signals();
+  try {
+    const cli flags = parse_args(argc, argv);
+    if (flags.help) {
+      print_usage();
+      return 0;
+    }
+    if (flags.version) {
+      std::cout << "weir " << weir::weir_version << '\n';
+      return 0;
+    }
+    weir::config cfg = resolve_config(flags);
+    if (flags.test_config) {
+      std::cout << "weir: configuration ok\n";
+      return 0;
+    }
+    setup_logging(cfg.log_level);
+    return run(std::move(cfg), signals);
+  } catch (const usage_error& e) {
+    std::cerr << "weir: " << e.what() << '\n';
+    return exit_usage;
+  } catch (const weir::config_error& e) {
+    std::cerr << "weir: " << e.what() << '\n';
+    return exit_usage;
+  } catch (const std::exception& e) {
+    std::cerr << "weir: " << e.what() << '\n';
+    return exit_runtime_error;
+  }
+}

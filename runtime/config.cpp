@@ -1,0 +1,485 @@
+#include "runtime/config.hpp"
+
+#include <arpa/inet.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <initializer_list>
+#include <limits>
+#include <memory>
+
+namespace weir {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr std::size_t kib = 1024;
+constexpr std::size_t mib = kib * 1024;
+constexpr std::size_t gib = mib * 1024;
+constexpr std::int64_t minute_ms = 60'000;
+constexpr std::int64_t hour_ms = 60 * minute_ms;
+
+// Limits shared by the loader (which must reject "-1" before it becomes a size_t) and validate().
+struct range {
+  std::uint64_t lo, hi;
+};
+constexpr range threads_range{1, 256};
+constexpr range queue_range{2, 1'048'576};
+constexpr range max_connections_range{1, 1'000'000};
+constexpr range max_headers_range{1, 10'000};
+constexpr range retry_after_range{0, 3600};
+constexpr range max_request_line_range{64, mib};
+constexpr std::size_t max_header_bytes_max = mib;
+constexpr std::size_t cache_shards = 16;
+constexpr milliseconds timeout_min{1};
+constexpr milliseconds timeout_max{hour_ms};
+constexpr milliseconds revalidate_max{hour_ms};
+
+[[noreturn]] void fail(const std::string& path, const std::string& what) {
+  throw config_error("config: " + (path.empty() ? what : path + ": " + what));
+}
+
+// Operator text echoed back on one line, whatever it contains.
+std::string quoted(std::string_view s) {
+  constexpr std::size_t max_echo = 80;
+  std::string out = "\"";
+  for (char c : s.substr(0, max_echo)) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(c));
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  if (s.size() > max_echo) out += "...";
+  return out + "\"";
+}
+
+template <class Names>
+std::string join(const Names& names) {
+  std::string out;
+  for (std::string_view n : names) {
+    if (!out.empty()) out += ", ";
+    out += n;
+  }
+  return out;
+}
+
+std::string stage_path(std::size_t stage, std::string_view field) {
+  return std::string("stages.") + stage_names[stage] + "." + std::string(field);
+}
+
+void check_count(const std::string& path, std::uint64_t v, range r) {
+  if (v < r.lo || v > r.hi)
+    fail(path, std::to_string(v) + " is out of range " + std::to_string(r.lo) + ".." +
+                   std::to_string(r.hi));
+}
+
+void check_size(const std::string& path, std::size_t v, std::size_t lo, std::size_t hi,
+                std::string_view why = {}) {
+  if (v < lo || v > hi)
+    fail(path, format_size(v) + " is out of range " + format_size(lo) + ".." + format_size(hi) +
+                   std::string(why));
+}
+
+void check_duration(const std::string& path, milliseconds v, milliseconds lo, milliseconds hi) {
+  if (v < lo || v > hi)
+    fail(path, format_duration(v) + " is out of range " + format_duration(lo) + ".." +
+                   format_duration(hi));
+}
+
+std::optional<std::uint64_t> parse_digits(std::string_view s) {
+  if (s.empty() || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  std::uint64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+// Splits "64MiB" / "64 MiB" into digits and unit.
+std::pair<std::string_view, std::string_view> split_number(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+  std::string_view unit = s.substr(i);
+  while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
+  return {s.substr(0, i), unit};
+}
+
+// --- YAML readers: each one reads a node into a field or throws naming `path`. ---
+
+const std::string& scalar(const YAML::Node& n, const std::string& path) {
+  if (!n.IsScalar())
+    fail(path, std::string("expected a single value, got a ") + (n.IsMap() ? "mapping" : "list"));
+  return n.Scalar();
+}
+
+std::uint64_t read_count(const YAML::Node& n, const std::string& path, range r) {
+  const std::string& s = scalar(n, path);
+  std::string_view digits = s;
+  const bool negative = !digits.empty() && digits.front() == '-';
+  if (negative) digits.remove_prefix(1);
+  if (digits.empty() ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    fail(path, quoted(s) + " is not a whole number (range " + std::to_string(r.lo) + ".." +
+                   std::to_string(r.hi) + ")");
+  auto v = parse_digits(digits);
+  if (negative || !v)
+    fail(path, s + " is out of range " + std::to_string(r.lo) + ".." + std::to_string(r.hi));
+  check_count(path, *v, r);
+  return *v;
+}
+
+std::size_t read_size(const YAML::Node& n, const std::string& path) {
+  const std::string& s = scalar(n, path);
+  auto v = parse_size(s);
+  if (!v) fail(path, quoted(s) + " is not a size (e.g. 4096, 256KiB, 64MiB)");
+  return *v;
+}
+
+milliseconds read_duration(const YAML::Node& n, const std::string& path) {
+  const std::string& s = scalar(n, path);
+  auto v = parse_duration(s);
+  if (!v) fail(path, quoted(s) + " is not a duration (e.g. 250ms, 10s, 2m)");
+  return *v;
+}
+
+bool read_bool(const YAML::Node& n, const std::string& path) {
+  const std::string& s = scalar(n, path);
+  bool b = false;
+  if (!YAML::convert<bool>::decode(n, b)) fail(path, quoted(s) + " is not a boolean (true, false)");
+  return b;
+}
+
+struct field {
+  std::string_view key;
+  std::function<void(const YAML::Node&, const std::string& path)> read;
+};
+
+// Reads a mapping whose keys must all be in `fields`. A null value (`key:` with nothing after it)
+// counts as absent, so commenting out a value keeps the default.
+void read_map(const YAML::Node& node, const std::string& path,
+              std::initializer_list<field> fields) {
+  auto accepted = [&] {
+    std::string out;
+    for (const field& f : fields) out += (out.empty() ? "" : ", ") + std::string(f.key);
+    return out;
+  };
+  if (!node || node.IsNull()) return;
+  if (!node.IsMap()) fail(path, "expected a mapping with keys " + accepted());
+  std::vector<std::string> seen;
+  for (const auto& kv : node) {
+    if (!kv.first.IsScalar()) fail(path, "keys must be plain names, one of " + accepted());
+    const std::string& key = kv.first.Scalar();
+    const std::string child = path.empty() ? key : path + "." + key;
+    auto f = std::find_if(fields.begin(), fields.end(),
+                          [&](const field& candidate) { return candidate.key == key; });
+    if (f == fields.end()) fail(child, "unknown key (expected one of " + accepted() + ")");
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) fail(child, "appears twice");
+    seen.push_back(key);
+    if (!kv.second.IsNull()) f->read(kv.second, child);
+  }
+}
+
+std::string effective_group(const config& c, std::size_t stage) {
+  return c.stages[stage].group.empty() ? stage_names[stage] : c.stages[stage].group;
+}
+
+std::size_t first_of_group(const config& c, std::size_t stage) {
+  const std::string g = effective_group(c, stage);
+  for (std::size_t i = 0; i < stage; ++i)
+    if (effective_group(c, i) == g) return i;
+  return stage;
+}
+
+bool valid_group_name(std::string_view g) {
+  return !g.empty() && std::all_of(g.begin(), g.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+void validate_stages(const config& c) {
+  if (c.stages.size() != stage_count)
+    fail("stages", "expected " + std::to_string(stage_count) + " stages (" + join(stage_names) +
+                       "), got " + std::to_string(c.stages.size()));
+  for (std::size_t i = 0; i < stage_count; ++i) {
+    const stage_config& s = c.stages[i];
+    if (!s.group.empty() && !valid_group_name(s.group))
+      fail(stage_path(i, "group"), quoted(s.group) + " is not a group name ([a-z0-9_]+)");
+    check_count(stage_path(i, "threads"), s.threads, threads_range);
+    check_count(stage_path(i, "queue"), s.queue_capacity, queue_range);
+  }
+  // A group runs a contiguous stretch of the pipeline: fusing is a direct call to the next stage.
+  for (std::size_t i = 1; i < stage_count; ++i) {
+    const std::size_t first = first_of_group(c, i);
+    if (first == i) continue;
+    const std::string g = effective_group(c, i);
+    if (effective_group(c, i - 1) != g)
+      fail(stage_path(i, "group"),
+           quoted(g) + " also holds " + stage_names[first] +
+               ", which is not adjacent; a group may only fuse neighbouring stages of " +
+               join(stage_names));
+    const stage_config& lead = c.stages[first];
+    const stage_config& s = c.stages[i];
+    auto mismatch = [&](std::string_view what, std::size_t mine, std::size_t theirs) {
+      fail(stage_path(i, what), std::to_string(mine) + " differs from " + std::to_string(theirs) +
+                                    " in " + stage_path(first, what) +
+                                    " (the first stage of group " + quoted(g) +
+                                    " sets its threads and queue)");
+    };
+    if (s.threads != lead.threads) mismatch("threads", s.threads, lead.threads);
+    if (s.queue_capacity != lead.queue_capacity)
+      mismatch("queue", s.queue_capacity, lead.queue_capacity);
+  }
+}
+
+std::string read_file(const std::string& path) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) throw config_error("config: " + path + ": " + std::strerror(errno));
+  std::string text;
+  char buf[8192];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) text.append(buf, n);
+  if (std::ferror(f.get())) throw config_error("config: " + path + ": " + std::strerror(errno));
+  return text;
+}
+
+}  // namespace
+
+std::optional<listen_address> parse_listen(std::string_view text) {
+  std::string_view host, port;
+  int family = AF_INET;
+  if (text.starts_with('[')) {
+    const auto close = text.find("]:");
+    if (close == std::string_view::npos) return std::nullopt;
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+    family = AF_INET6;
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  const std::string host_str(host);
+  unsigned char addr[sizeof(in6_addr)];
+  if (inet_pton(family, host_str.c_str(), addr) != 1) return std::nullopt;
+  auto p = port.size() <= 5 ? parse_digits(port) : std::nullopt;
+  if (!p || *p > 65535) return std::nullopt;
+  return listen_address{host_str, static_cast<std::uint16_t>(*p)};
+}
+
+std::optional<std::size_t> parse_size(std::string_view text) {
+  auto [digits, unit] = split_number(text);
+  auto v = parse_digits(digits);
+  if (!v) return std::nullopt;
+  std::size_t scale = 0;
+  if (unit.empty() || unit == "B") {
+    scale = 1;
+  } else if (unit == "k" || unit == "K" || unit == "KiB") {
+    scale = kib;
+  } else if (unit == "M" || unit == "MiB") {
+    scale = mib;
+  } else if (unit == "G" || unit == "GiB") {
+    scale = gib;
+  } else {
+    return std::nullopt;
+  }
+  if (*v > std::numeric_limits<std::size_t>::max() / scale) return std::nullopt;
+  return static_cast<std::size_t>(*v * scale);
+}
+
+std::optional<milliseconds> parse_duration(std::string_view text) {
+  auto [digits, unit] = split_number(text);
+  auto v = parse_digits(digits);
+  if (!v) return std::nullopt;
+  std::uint64_t scale = 0;
+  if (unit.empty() || unit == "ms") {
+    scale = 1;
+  } else if (unit == "s") {
+    scale = 1000;
+  } else if (unit == "m") {
+    scale = minute_ms;
+  } else if (unit == "h") {
+    scale = hour_ms;
+  } else {
+    return std::nullopt;
+  }
+  constexpr auto max = static_cast<std::uint64_t>(std::numeric_limits<milliseconds::rep>::max());
+  if (*v > max / scale) return std::nullopt;
+  return milliseconds(static_cast<milliseconds::rep>(*v * scale));
+}
+
+std::string format_size(std::size_t bytes) {
+  if (bytes != 0) {
+    if (bytes % gib == 0) return std::to_string(bytes / gib) + "GiB";
+    if (bytes % mib == 0) return std::to_string(bytes / mib) + "MiB";
+    if (bytes % kib == 0) return std::to_string(bytes / kib) + "KiB";
+  }
+  return std::to_string(bytes);
+}
+
+std::string format_duration(milliseconds d) {
+  const auto ms = d.count();
+  if (ms != 0) {
+    if (ms % hour_ms == 0) return std::to_string(ms / hour_ms) + "h";
+    if (ms % minute_ms == 0) return std::to_string(ms / minute_ms) + "m";
+    if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  }
+  return std::to_string(ms) + "ms";
+}
+
+config load_config_file(const std::string& path, const config& base) {
+  const std::string text = read_file(path);
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    std::string where = path;
+    if (!e.mark.is_null())
+      where += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
+    throw config_error("config: " + where + ": YAML syntax error: " + e.msg);
+  }
+
+  config c = base;
+  // Which stages set threads/queue themselves; the others inherit them from their group's lead.
+  std::array<bool, stage_count> threads_set{}, queue_set{};
+
+  auto stage_fields = [&](std::size_t i) {
+    return [&, i](const YAML::Node& n, const std::string& p) {
+      read_map(n, p,
+               {{"threads",
+                 [&, i](const YAML::Node& v, const std::string& vp) {
+                   c.stages[i].threads = read_count(v, vp, threads_range);
+                   threads_set[i] = true;
+                 }},
+                {"queue",
+                 [&, i](const YAML::Node& v, const std::string& vp) {
+                   c.stages[i].queue_capacity = read_count(v, vp, queue_range);
+                   queue_set[i] = true;
+                 }},
+                {"group", [&, i](const YAML::Node& v, const std::string& vp) {
+                   c.stages[i].group = scalar(v, vp);
+                 }}});
+    };
+  };
+  auto store = [](auto& target, auto reader) {
+    return [&target, reader](const YAML::Node& n, const std::string& p) { target = reader(n, p); };
+  };
+  auto read_string = [](const YAML::Node& n, const std::string& p) { return scalar(n, p); };
+
+  if (c.stages.size() != stage_count) validate_stages(c);  // the readers below index by stage
+  if (root && !root.IsNull() && !root.IsMap())
+    throw config_error("config: " + path + ": expected a mapping of keys (listen, root, ...)");
+  read_map(root, "",
+           {{"listen", store(c.listen, read_string)},
+            {"root", store(c.root, read_string)},
+            {"follow_symlinks_outside_root", store(c.follow_symlinks_outside_root, read_bool)},
+            {"stages",
+             [&](const YAML::Node& n, const std::string& p) {
+               read_map(n, p,
+                        {{stage_names[0], stage_fields(0)},
+                         {stage_names[1], stage_fields(1)},
+                         {stage_names[2], stage_fields(2)},
+                         {stage_names[3], stage_fields(3)},
+                         {stage_names[4], stage_fields(4)}});
+             }},
+            {"cache",
+             [&](const YAML::Node& n, const std::string& p) {
+               read_map(n, p,
+                        {{"max_bytes", store(c.cache_max_bytes, read_size)},
+                         {"max_file_bytes", store(c.cache_max_file_bytes, read_size)},
+                         {"policy",
+                          [&](const YAML::Node& v, const std::string& vp) {
+                            const std::string& s = scalar(v, vp);
+                            if (s == "lru") {
+                              c.cache_replacement = cache_policy::lru;
+                            } else if (s == "lfu") {
+                              c.cache_replacement = cache_policy::lfu;
+                            } else {
+                              fail(vp, quoted(s) + " is not one of lru, lfu");
+                            }
+                          }},
+                         {"revalidate", store(c.cache_revalidate, read_duration)}});
+             }},
+            {"timeouts",
+             [&](const YAML::Node& n, const std::string& p) {
+               read_map(n, p,
+                        {{"header", store(c.header_timeout, read_duration)},
+                         {"keepalive", store(c.keepalive_timeout, read_duration)},
+                         {"send", store(c.send_timeout, read_duration)},
+                         {"drain", store(c.drain_timeout, read_duration)}});
+             }},
+            {"limits",
+             [&](const YAML::Node& n, const std::string& p) {
+               auto count = [](auto& target, range r) {
+                 return [&target, r](const YAML::Node& v, const std::string& vp) {
+                   target = read_count(v, vp, r);
+                 };
+               };
+               read_map(n, p,
+                        {{"max_connections", count(c.max_connections, max_connections_range)},
+                         {"max_request_line", store(c.max_request_line, read_size)},
+                         {"max_header_bytes", store(c.max_header_bytes, read_size)},
+                         {"max_headers", count(c.max_headers, max_headers_range)}});
+             }},
+            {"retry_after",
+             [&](const YAML::Node& n, const std::string& p) {
+               c.retry_after_seconds =
+                   static_cast<std::uint32_t>(read_count(n, p, retry_after_range));
+             }},
+            {"access_log", store(c.access_log, read_string)},
+            {"log_level", store(c.log_level, read_string)}});
+
+  for (std::size_t i = 0; i < stage_count; ++i) {
+    const std::size_t lead = first_of_group(c, i);
+    if (lead == i) continue;
+    if (!threads_set[i]) c.stages[i].threads = c.stages[lead].threads;
+    if (!queue_set[i]) c.stages[i].queue_capacity = c.stages[lead].queue_capacity;
+  }
+  validate(c);
+  return c;
+}
+
+void validate(const config& c) {
+  if (!parse_listen(c.listen))
+    fail("listen", quoted(c.listen) + " is not ADDR:PORT (e.g. 127.0.0.1:8080, [::1]:8080)");
+  validate_stages(c);
+
+  check_duration("cache.revalidate", c.cache_revalidate, milliseconds(0), revalidate_max);
+  if (c.cache_max_file_bytes > c.cache_max_bytes / cache_shards)
+    fail("cache.max_file_bytes",
+         format_size(c.cache_max_file_bytes) + " is larger than cache.max_bytes / " +
+             std::to_string(cache_shards) + " = " + format_size(c.cache_max_bytes / cache_shards) +
+             " (the cache has " + std::to_string(cache_shards) + " shards)");
+
+  check_duration("timeouts.header", c.header_timeout, timeout_min, timeout_max);
+  check_duration("timeouts.keepalive", c.keepalive_timeout, timeout_min, timeout_max);
+  check_duration("timeouts.send", c.send_timeout, timeout_min, timeout_max);
+  check_duration("timeouts.drain", c.drain_timeout, timeout_min, timeout_max);
+
+  check_count("limits.max_connections", c.max_connections, max_connections_range);
+  check_size("limits.max_request_line", c.max_request_line, max_request_line_range.lo,
+             max_request_line_range.hi);
+  check_size("limits.max_header_bytes", c.max_header_bytes, c.max_request_line,
+             max_header_bytes_max, " (at least limits.max_request_line)");
+  check_count("limits.max_headers", c.max_headers, max_headers_range);
+  check_count("retry_after", c.retry_after_seconds, retry_after_range);
+
+  if (std::find(std::begin(log_levels), std::end(log_levels), std::string_view(c.log_level)) ==
+      std::end(log_levels))
+    fail("log_level", quoted(c.log_level) + " is not one of " + join(log_levels));
+}
+
+}  // namespace weir

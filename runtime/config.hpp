@@ -1,0 +1,101 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace weir {
+
+enum class cache_policy { lru, lfu };
+
+/// One stage's group settings. Stages that name the same `group` share one queue and one pool
+/// (they are fused); the first stage of a group sets its queue capacity and thread count.
+struct stage_config {
+  std::string group;  // empty: the stage's own name
+  std::size_t threads = 1;
+  std::size_t queue_capacity = 4096;
+
+  friend bool operator==(const stage_config&, const stage_config&) = default;
+};
+
+/// Everything an operator can set. Defaults are what `weir` runs with when given nothing.
+struct config {
+  std::string listen = "127.0.0.1:8080";
+  std::string root;  // empty: the embedded sample site
+  bool follow_symlinks_outside_root = false;
+
+  // accept, read_parse, cache_lookup, disk_io, send (the order of `stage_names`).
+  std::vector<stage_config> stages = {
+      {"", 1, 1024}, {"", 1, 4096}, {"", 1, 4096}, {"", 2, 1024}, {"", 1, 4096}};
+
+  std::size_t cache_max_bytes = 64u << 20;
+  std::size_t cache_max_file_bytes = 256u << 10;  // larger files go out with sendfile
+  cache_policy cache_replacement = cache_policy::lru;
+  std::chrono::milliseconds cache_revalidate{1000};
+
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds keepalive_timeout{65'000};
+  std::chrono::milliseconds send_timeout{60'000};
+  std::chrono::milliseconds drain_timeout{10'000};
+
+  std::size_t max_connections = 10'000;
+  std::size_t max_request_line = 8192;   // longer: 414
+  std::size_t max_header_bytes = 16384;  // larger header section: 431
+  std::size_t max_headers = 100;         // more header fields: 431
+  std::uint32_t retry_after_seconds = 1;
+
+  std::string access_log;  // empty: off; "-": stdout
+  std::string log_level = "info";
+
+  friend bool operator==(const config&, const config&) = default;
+};
+
+inline constexpr const char* stage_names[] = {"accept", "read_parse", "cache_lookup", "disk_io",
+                                              "send"};
+inline constexpr std::size_t stage_count = 5;
+
+inline constexpr const char* log_levels[] = {"trace", "debug", "info", "warn", "error", "off"};
+
+/// Operator input that cannot be accepted; `what()` is one line naming the field and the accepted
+/// values.
+class config_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// A parsed `listen` value: `host` is a numeric IPv4 or IPv6 address (IPv6 without brackets).
+struct listen_address {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+/// "127.0.0.1:8080" or "[::1]:8080"; port 0..65535 (0: ephemeral). Host names are not accepted,
+/// so what binds is exactly what was written. nullopt when malformed.
+std::optional<listen_address> parse_listen(std::string_view text);
+
+/// Bytes: "4096", or a number with B, k/K/KiB, M/MiB, G/GiB (powers of 1024). nullopt when
+/// malformed or too large.
+std::optional<std::size_t> parse_size(std::string_view text);
+
+/// "250ms", "10s", "2m", "1h", or a plain integer meaning milliseconds. nullopt when malformed.
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+
+/// The shortest exact spelling the parsers above accept ("64MiB", "1500ms").
+std::string format_size(std::size_t bytes);
+std::string format_duration(std::chrono::milliseconds d);
+
+/// Reads a YAML config file over `base` (keys the file omits keep their `base` value; `weir`
+/// passes the defaults and applies flags afterwards, so flags win). A stage that joins a group
+/// without setting threads/queue takes them from the group's first stage. The result is
+/// validated: either the whole file applies or `config_error` is thrown and nothing does.
+config load_config_file(const std::string& path, const config& base);
+
+/// Checks cross-field rules (fused groups, limits); throws `config_error`.
+void validate(const config& c);
+
+}  // namespace weir

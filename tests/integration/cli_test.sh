@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# The operator-facing contract of the weir binary: flags, exit codes, one-line errors,
+# --test-config, and a real start, request and graceful stop.
+# Usage: cli_test.sh /path/to/weir
+set -euo pipefail
+
+weir=${1:?usage: cli_test.sh /path/to/weir}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source_dir=$(cd "$here/../.." && pwd)
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/weir-cli-test-XXXXXX")
+server_pid=""
+
+cleanup() {
+  if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -KILL "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+
+failures=0
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+
+# run WANT_RC WHAT ARGS...: runs weir; leaves its exit code in $rc, its output in $out and $err.
+run() {
+  local want=$1 what=$2
+  shift 2
+  rc=0
+  "$weir" "$@" >"$scratch/out" 2>"$scratch/err" </dev/null || rc=$?
+  out=$(<"$scratch/out")
+  err=$(<"$scratch/err")
+  if [[ $rc -ne $want ]]; then
+    fail "$what: exit $rc, want $want; stderr: $err"
+  else
+    echo "ok: $what"
+  fi
+}
+
+# contains WHAT HAYSTACK NEEDLE
+contains() {
+  if [[ $2 != *"$3"* ]]; then fail "$1: missing '$3' in: $2"; fi
+}
+
+# An operator error: exit 2, nothing on stdout, one line on stderr starting "weir: " that
+# contains NEEDLE.
+usage_error() {
+  local what=$1 needle=$2
+  shift 2
+  run 2 "$what" "$@"
+  contains "$what" "$err" "$needle"
+  [[ -z $out ]] || fail "$what: stdout should be empty, got: $out"
+  [[ $(printf '%s\n' "$err" | wc -l) -eq 1 ]] || fail "$what: want one line on stderr, got: $err"
+  [[ $err == "weir: "* ]] || fail "$what: stderr should start with 'weir: ': $err"
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+mkdir -p "$scratch/site" "$scratch/tmp"
+echo "own root" >"$scratch/site/index.html"
+touch "$scratch/not-a-dir"
+
+# --- Information -------------------------------------------------------------------------------
+run 0 "--help" --help
+for flag in --root --listen --config --access-log --log-level --test-config --help --version; do
+  contains "--help lists $flag" "$out" "$flag"
+done
+contains "--help has an example" "$out" "Example"
+[[ -z $err ]] || fail "--help: stderr should be empty: $err"
+run 0 "-h" -h
+contains "-h" "$out" "--root"
+
+run 0 "--version" --version
+project_version=$(sed -n 's/^project(weir VERSION \([0-9.]*\).*/\1/p' "$source_dir/CMakeLists.txt")
+[[ $out == "weir $project_version" ]] ||
+  fail "--version: got '$out', want 'weir $project_version' (runtime/version.hpp vs CMakeLists.txt)"
+
+# --- Bad flags: exit 2, one line naming the flag -------------------------------------------------
+usage_error "unknown option" "--bogus" --bogus
+usage_error "unknown option with value" "--bogus" --bogus=1
+usage_error "positional argument" "\"serve\"" serve
+usage_error "bad --listen" '--listen: "nope" is not ADDR:PORT' --listen nope
+usage_error "bad --listen port" "--listen" --listen=127.0.0.1:65536
+usage_error "missing value" "--listen: missing value" --listen
+usage_error "missing value before a flag" "--root: missing value" --root --test-config
+usage_error "bad --log-level" '--log-level: "loud" is not one of' --log-level loud
+usage_error "switch with a value" "--help" --help=yes
+usage_error "--root does not exist" '--root: "/nonexistent/weir" is not a directory' \
+  --root /nonexistent/weir
+usage_error "--root is a file" "--root" --root "$scratch/not-a-dir" --test-config
+
+# --- Config files --------------------------------------------------------------------------------
+printf 'cache:\n  policy: mru\n' >"$scratch/bad-policy.yaml"
+usage_error "bad config value" "cache.policy" --config "$scratch/bad-policy.yaml" --test-config
+printf 'stages:\n  parse: { threads: 2 }\n' >"$scratch/unknown-key.yaml"
+usage_error "unknown config key" "stages.parse" --config "$scratch/unknown-key.yaml"
+printf 'listen: "127.0.0.1:80"\ncache: { policy: lru\n' >"$scratch/syntax.yaml"
+usage_error "config syntax error" "$scratch/syntax.yaml:" --config "$scratch/syntax.yaml"
+usage_error "missing config file" "$scratch/missing.yaml: No such file or directory" \
+  --config "$scratch/missing.yaml"
+printf 'root: /nonexistent/weir\n' >"$scratch/bad-root.yaml"
+usage_error "config root does not exist" "root" --config "$scratch/bad-root.yaml" --test-config
+
+# --- --test-config -------------------------------------------------------------------------------
+run 0 "--test-config with --root" --root "$scratch/site" --test-config
+[[ $out == "weir: configuration ok" ]] || fail "--test-config: got '$out'"
+run 0 "--test-config with the sample site" --test-config
+run 0 "--test-config with deploy/weir.yaml" --config "$source_dir/deploy/weir.yaml" --test-config
+run 0 "--test-config with =values" --root="$scratch/site" '--listen=[::1]:0' --log-level=warn \
+  --access-log=- --test-config
+# Flags override the file (the file must still be valid on its own).
+printf 'root: /nonexistent/weir\n' >"$scratch/overridden-root.yaml"
+run 0 "--root overrides the config file" --config "$scratch/overridden-root.yaml" \
+  --root "$scratch/site" --test-config
+
+# --- A real server (needs the server core) --------------------------------------------------------
+# The file's listen address and log level are overridden by flags; the log and the port show it.
+port=$(free_port)
+printf 'listen: "127.0.0.1:1"\nlog_level: error\n' >"$scratch/server.yaml"
+TMPDIR="$scratch/tmp" "$weir" --config "$scratch/server.yaml" --listen "127.0.0.1:$port" \
+  --log-level info --access-log - >"$scratch/server.out" 2>"$scratch/server.err" </dev/null &
+server_pid=$!
+
+ready=0
+for _ in $(seq 100); do
+  if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
+  if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/"; then
+    ready=1
+    break
+  fi
+  sleep 0.1
+done
+
+if [[ $ready -eq 1 ]]; then
+  echo "ok: server answers on port $port"
+  code=$(curl -s --max-time 5 -o "$scratch/index" -w '%{http_code}' "http://127.0.0.1:$port/")
+  [[ $code == 200 ]] || fail "GET /: status $code"
+  grep -q "Welcome to weir" "$scratch/index" || fail "GET /: not the sample index page"
+  body=$(curl -s --max-time 5 "http://127.0.0.1:$port/hello.txt")
+  [[ $body == "Hello from weir!" ]] || fail "GET /hello.txt: got '$body'"
+  code=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/about/")
+  [[ $code == 200 ]] || fail "GET /about/: status $code"
+
+  log=$(<"$scratch/server.err")
+  contains "start-up log" "$log" "weir $project_version"
+  contains "start-up log" "$log" "127.0.0.1:$port"
+  contains "start-up log" "$log" "$scratch/tmp/weir-sample-"
+  contains "start-up log" "$log" "stage groups"
+  compgen -G "$scratch/tmp/weir-sample-*/index.html" >/dev/null ||
+    fail "sample site not materialized under \$TMPDIR"
+
+  # A second server on the same port: a runtime error, exit 1.
+  rc=0
+  timeout 20 "$weir" --listen "127.0.0.1:$port" --root "$scratch/site" \
+    >/dev/null 2>"$scratch/in-use.err" </dev/null || rc=$?
+  [[ $rc -eq 1 ]] || fail "port in use: exit $rc, want 1"
+  contains "port in use" "$(<"$scratch/in-use.err")" "$port"
+
+  kill -HUP "$server_pid"
+  sleep 0.5
+  kill -0 "$server_pid" 2>/dev/null || fail "SIGHUP stopped the server"
+  contains "SIGHUP" "$(<"$scratch/server.err")" "not implemented"
+else
+  fail "server did not answer on port $port within 10s; stderr: $(<"$scratch/server.err")"
+fi
+
+if kill -0 "$server_pid" 2>/dev/null; then
+  kill -TERM "$server_pid"
+  for _ in $(seq 150); do
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$server_pid" 2>/dev/null; then
+    fail "server still running 15s after SIGTERM"
+    kill -KILL "$server_pid" 2>/dev/null || true
+  fi
+fi
+rc=0
+wait "$server_pid" || rc=$?
+server_pid=""
+[[ $rc -eq 0 ]] || fail "server exit code $rc after SIGTERM, want 0; stderr: $(<"$scratch/server.err")"
+contains "shutdown log" "$(<"$scratch/server.err")" "shutting down (drain up to"
+if compgen -G "$scratch/tmp/weir-sample-*" >/dev/null; then
+  fail "sample site directory left behind: $(echo "$scratch"/tmp/weir-sample-*)"
+fi
+contains "access log on stdout" "$(<"$scratch/server.out")" "/hello.txt"
+
+if [[ $failures -ne 0 ]]; then
+  echo "$failures check(s) failed" >&2
+  exit 1
+fi
+echo "all CLI checks passed"
