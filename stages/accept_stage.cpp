@@ -21,6 +21,7 @@ constexpr std::int64_t fd_exhausted_backoff_ms = 100;
 }  // namespace
 
 runtime::stage_index accept_stage::handle(runtime::task&) {
+  if (ctx_.draining.load(std::memory_order_relaxed)) return runtime::stage_done;
   for (int i = 0; i < accept_batch; ++i) {
     if (ctx_.connections.in_use() >= ctx_.connections.capacity()) {
       // At the connection limit: leave the rest in the kernel's backlog until a slot frees up.

@@ -63,13 +63,11 @@ void reactor::wake() {
   [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
 }
 
-bool reactor::arm(connection& c, bool for_write) {
+bool reactor::arm(int fd, std::uint64_t handle, bool for_write, bool first_time) {
   epoll_event ev{};
   ev.events = (for_write ? EPOLLOUT : EPOLLIN) | EPOLLONESHOT | EPOLLRDHUP;
-  ev.data.u64 = connection_table::handle(c);
-  const int op = c.in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-  c.in_epoll = true;
-  return ::epoll_ctl(epoll_fd_, op, c.fd, &ev) == 0;
+  ev.data.u64 = handle;
+  return ::epoll_ctl(epoll_fd_, first_time ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) == 0;
 }
 
 void reactor::arm_listener() {
@@ -89,6 +87,9 @@ void reactor::begin_drain() {
   draining_.store(true);
   epoll_event ev{};
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, &ev);
+  // Stop listening now (new connections are refused) but keep the descriptor until the accept
+  // stage is gone, so its number cannot be reused under it.
+  ::shutdown(listen_fd_, SHUT_RDWR);
   wake();
 }
 

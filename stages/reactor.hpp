@@ -27,8 +27,9 @@ class reactor {
   /// Stops the loop thread (idempotent). Parked connections stay parked.
   void stop();
 
-  /// Registers or re-arms `c` for one readiness event. False when epoll refused it.
-  bool arm(connection& c, bool for_write);
+  /// Registers (`first_time`) or re-arms socket `fd` of the connection `handle` for one
+  /// readiness event. False when epoll refused it.
+  bool arm(int fd, std::uint64_t handle, bool for_write, bool first_time);
   /// Re-arms the listener for one more accept round.
   void arm_listener();
   /// Leaves the listener unarmed until `until_ms` has passed and a connection slot is free.

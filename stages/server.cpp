@@ -95,13 +95,20 @@ std::int64_t server_context::now_ns() {
 }
 
 void server_context::park(connection& c, bool for_write, std::int64_t deadline) {
+  // Everything the event loop needs is read before publishing: once `state` says parked, the
+  // connection may already belong to another thread.
+  const int fd = c.fd;
+  const std::uint64_t handle = connection_table::handle(c);
+  const bool first_time = !c.in_epoll;
+  c.in_epoll = true;
   c.deadline_ms.store(deadline, std::memory_order_relaxed);
-  // Publish everything written so far before the event loop can see the connection parked.
-  c.state.store(for_write ? conn_state::parked_write : conn_state::parked_read,
-                std::memory_order_release);
+  const conn_state parked = for_write ? conn_state::parked_write : conn_state::parked_read;
+  c.state.store(parked, std::memory_order_release);
   // Arm after publishing: the event may fire (on the loop thread) before arm() returns.
-  if (!loop->arm(c, for_write)) {
-    conn_state st = for_write ? conn_state::parked_write : conn_state::parked_read;
+  if (!loop->arm(fd, handle, for_write, first_time)) {
+    // Not armed, so no event will hand it on: take it back (unless the loop's timeout scan
+    // already did) and close it.
+    conn_state st = parked;
     if (c.state.compare_exchange_strong(st, conn_state::active)) close(c, close_reason::error);
   }
 }
