@@ -56,7 +56,7 @@ runtime::stage_index accept_stage::handle(runtime::task&) {
     c->fd = fd;
     c->peer = peer;
     ctx_.counters.accepted.fetch_add(1, std::memory_order_relaxed);
-    ctx_.park(*c, false, server_context::now_ms() + ctx_.cfg.header_timeout.count());
+    ctx_.watch(*c, server_context::now_ms() + ctx_.cfg.header_timeout.count());
   }
   ctx_.loop->arm_listener();
   return runtime::stage_done;

@@ -6,7 +6,6 @@ namespace weir {
 
 void connection::reset() {
   fd = -1;
-  in_epoll = false;
   in.reset();
   in_cap = in_start = in_end = 0;
   discard = 0;
@@ -14,7 +13,7 @@ void connection::reset() {
   req = {};
   head_len = 0;
   path.clear();
-  keep_alive = close_after = false;
+  keep_alive = close_after = lingering = false;
   entry.reset();
   out_head.clear();
   out_head_sent = 0;
@@ -27,6 +26,7 @@ void connection::reset() {
   bytes_sent = 0;
   requests = 0;
   timed_out.store(false, std::memory_order_relaxed);
+  ready.store(0, std::memory_order_relaxed);
 }
 
 connection_table::connection_table(std::size_t capacity) {

@@ -22,6 +22,15 @@ struct file_entry;
 /// while parked (it alone turns `parked_*` back into `active`, when epoll reports readiness).
 enum class conn_state : std::uint8_t { free, active, parked_read, parked_write };
 
+/// Readiness bits. `ready_read`/`ready_write` are used up by owners; the end-of-stream ones are
+/// sticky, because a FIN or an error that arrived before an owner's last read raises no new edge.
+inline constexpr std::uint8_t ready_read = 1;
+inline constexpr std::uint8_t ready_write = 2;
+inline constexpr std::uint8_t ready_peer_eof = 4;  // EPOLLRDHUP: no more bytes will come
+inline constexpr std::uint8_t ready_hangup = 8;    // EPOLLHUP/EPOLLERR: both directions are done
+inline constexpr std::uint8_t wakes_reader = ready_read | ready_peer_eof | ready_hangup;
+inline constexpr std::uint8_t wakes_writer = ready_write | ready_hangup;
+
 enum class close_reason : std::uint8_t {
   client,     // peer closed or reset
   done,       // Connection: close, HTTP/1.0, or an error that ends the connection
@@ -39,9 +48,11 @@ struct connection : runtime::task {
   std::atomic<std::uint32_t> generation{0};
   std::atomic<std::int64_t> deadline_ms{0};  // when parked: close after this (steady ms)
   std::atomic<bool> timed_out{false};        // set by the event loop before it shuts the socket
+  /// Edge-triggered readiness the event loop has seen and no owner has used up yet
+  /// (`ready_read` / `ready_write`). An owner clears a bit before the syscall that may block.
+  std::atomic<std::uint8_t> ready{0};
   std::uint32_t slot = 0;
   int fd = -1;
-  bool in_epoll = false;  // registered with the event loop (ADD done)
   sockaddr_storage peer{};
 
   // Input: bytes [in_start, in_end) of `in` are received and not yet consumed.
@@ -57,6 +68,7 @@ struct connection : runtime::task {
   std::string path;            // normalised
   bool keep_alive = false;
   bool close_after = false;    // set when the connection must close after this response
+  bool lingering = false;      // response sent and write side shut: drain input until EOF
   std::shared_ptr<const file_entry> entry;
 
   // Output.

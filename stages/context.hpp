@@ -56,9 +56,13 @@ struct server_context {
   static std::int64_t now_ms();
   static std::int64_t now_ns();
 
-  /// Gives the connection to the event loop until its socket is readable (or writable). The
-  /// caller must not touch `c` afterwards.
-  void park(connection& c, bool for_write, std::int64_t deadline_ms);
+  /// Hands a new connection to the event loop (registered once, edge-triggered) until it is
+  /// readable. The caller must not touch `c` afterwards.
+  void watch(connection& c, std::int64_t deadline_ms);
+  /// Gives the connection to the event loop until its socket is readable (or writable). Returns
+  /// true when readiness arrived while parking: the caller still owns `c` and retries at once.
+  /// Otherwise the caller must not touch `c` afterwards.
+  [[nodiscard]] bool park(connection& c, bool for_write, std::int64_t deadline_ms);
   /// Closes the socket and frees the slot. The caller must own `c`.
   void close(connection& c, close_reason why);
   /// Answers 503 + Retry-After at once (best effort, non-blocking) and closes.

@@ -63,11 +63,11 @@ void reactor::wake() {
   [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
 }
 
-bool reactor::arm(int fd, std::uint64_t handle, bool for_write, bool first_time) {
+bool reactor::watch(int fd, std::uint64_t handle) {
   epoll_event ev{};
-  ev.events = (for_write ? EPOLLOUT : EPOLLIN) | EPOLLONESHOT | EPOLLRDHUP;
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.u64 = handle;
-  return ::epoll_ctl(epoll_fd_, first_time ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) == 0;
+  return ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) == 0;
 }
 
 void reactor::arm_listener() {
@@ -109,7 +109,7 @@ void reactor::run() {
         std::uint64_t v;
         [[maybe_unused]] auto r = ::read(wake_fd_, &v, sizeof v);
       } else {
-        on_connection_event(h);
+        on_connection_event(h, events[i].events);
       }
     }
     const std::int64_t now = server_context::now_ms();
@@ -119,12 +119,21 @@ void reactor::run() {
   }
 }
 
-void reactor::on_connection_event(std::uint64_t handle) {
+void reactor::on_connection_event(std::uint64_t handle, std::uint32_t events) {
   connection* c = ctx_.connections.find(handle);
   if (c == nullptr) return;  // the slot was closed and reused since this event was queued
-  conn_state st = c->state.load(std::memory_order_acquire);
-  if (st != conn_state::parked_read && st != conn_state::parked_write) return;
-  if (!c->state.compare_exchange_strong(st, conn_state::active, std::memory_order_acq_rel))
+  std::uint8_t bits = 0;
+  if (events & EPOLLIN) bits |= ready_read;
+  if (events & EPOLLOUT) bits |= ready_write;
+  if (events & EPOLLRDHUP) bits |= ready_peer_eof;
+  if (events & (EPOLLHUP | EPOLLERR)) bits |= ready_hangup;
+  // Record first, then look (see server_context::park for the other half).
+  c->ready.fetch_or(bits, std::memory_order_seq_cst);
+  conn_state st = c->state.load(std::memory_order_seq_cst);
+  const bool wanted = (st == conn_state::parked_read && (bits & wakes_reader)) ||
+                      (st == conn_state::parked_write && (bits & wakes_writer));
+  if (!wanted) return;  // its owner will see the bit, or it is not waiting for this direction
+  if (!c->state.compare_exchange_strong(st, conn_state::active, std::memory_order_seq_cst))
     return;
   // From here the event loop owns `c` until it hands it on.
   if (c->timed_out.load(std::memory_order_relaxed)) {
@@ -153,7 +162,7 @@ void reactor::tick(std::int64_t now) {
     const bool idle_on_drain = draining && st == conn_state::parked_read;
     if (idle_on_drain || c.deadline_ms.load(std::memory_order_relaxed) <= now) {
       c.timed_out.store(true, std::memory_order_relaxed);
-      ::shutdown(c.fd, SHUT_RDWR);  // its one-shot event fires and closes it
+      ::shutdown(c.fd, SHUT_RDWR);  // the edge this raises is what closes it
     }
   }
   if (!draining && listener_paused_.load(std::memory_order_acquire) &&

@@ -11,9 +11,10 @@ namespace weir {
 struct server_context;
 struct connection;
 
-/// The event source: one thread on epoll. Sockets are registered one-shot, so each readiness
-/// event hands a parked connection to exactly one stage (read_parse or send); the listener is a
-/// task too, handed to the accept stage. Every 100 ms it also closes parked connections whose
+/// The event source: one thread on epoll. Each socket is registered once, edge-triggered; an edge
+/// is recorded in the connection (`ready`) and, if the connection is parked waiting for it, hands
+/// it to exactly one stage (read_parse or send): no re-arming syscall per request. The listener
+/// is a one-shot task handed to the accept stage. Every 100 ms it also closes parked connections whose
 /// deadline passed (by shutting the socket down: the resulting event is what closes it, so the
 /// event loop never races a stage for a descriptor) and re-arms a paused listener.
 class reactor {
@@ -27,9 +28,9 @@ class reactor {
   /// Stops the loop thread (idempotent). Parked connections stay parked.
   void stop();
 
-  /// Registers (`first_time`) or re-arms socket `fd` of the connection `handle` for one
-  /// readiness event. False when epoll refused it.
-  bool arm(int fd, std::uint64_t handle, bool for_write, bool first_time);
+  /// Registers a new connection's socket, once, edge-triggered for both directions. False when
+  /// epoll refused it.
+  bool watch(int fd, std::uint64_t handle);
   /// Re-arms the listener for one more accept round.
   void arm_listener();
   /// Leaves the listener unarmed until `until_ms` has passed and a connection slot is free.
@@ -41,7 +42,7 @@ class reactor {
 
  private:
   void run();
-  void on_connection_event(std::uint64_t handle);
+  void on_connection_event(std::uint64_t handle, std::uint32_t events);
   void tick(std::int64_t now);
 
   struct listener_task : runtime::task {};

@@ -39,8 +39,14 @@ read_outcome receive(connection& c, std::uint32_t max_buffer) {
       return read_outcome::data;  // full at the limit: the parser reports 414/431
     }
   }
-  const ssize_t n = ::recv(c.fd, c.in.get() + c.in_end, c.in_cap - c.in_end, 0);
+  // Edge-triggered: forget the readiness we are about to use up. A short read drained the
+  // socket (each later segment raises a new edge; a FIN is remembered as `ready_peer_eof`);
+  // a full read may have left some behind.
+  c.ready.fetch_and(static_cast<std::uint8_t>(~ready_read), std::memory_order_seq_cst);
+  const std::size_t room = c.in_cap - c.in_end;
+  const ssize_t n = ::recv(c.fd, c.in.get() + c.in_end, room, 0);
   if (n > 0) {
+    if (static_cast<std::size_t>(n) == room) c.ready.fetch_or(ready_read, std::memory_order_relaxed);
     c.in_end += static_cast<std::uint32_t>(n);
     return read_outcome::data;
   }
@@ -52,11 +58,30 @@ read_outcome receive(connection& c, std::uint32_t max_buffer) {
 
 }  // namespace
 
+runtime::stage_index read_parse_stage::linger(connection& c) {
+  for (;;) {
+    c.in_start = c.in_end = 0;
+    switch (receive(c, c.in_cap)) {
+      case read_outcome::data:
+        continue;
+      case read_outcome::would_block:
+        // The deadline was set once when lingering began; parking keeps it.
+        if (ctx_.park(c, false, c.deadline_ms.load(std::memory_order_relaxed))) continue;
+        return runtime::stage_done;
+      case read_outcome::closed:
+      case read_outcome::error:
+        ctx_.close(c, close_reason::done);
+        return runtime::stage_done;
+    }
+  }
+}
+
 runtime::stage_index read_parse_stage::handle(runtime::task& t) {
   auto& c = static_cast<connection&>(t);
   // The head buffer may exceed the configured limit by one byte so the parser can see an
   // oversized head and name the right status.
   const auto max_buffer = static_cast<std::uint32_t>(ctx_.cfg.max_header_bytes + 1);
+  if (c.lingering) return linger(c);
   for (;;) {
     // Drop the body of the previous request (GET/HEAD with a small Content-Length).
     if (c.discard > 0 && c.in_end > c.in_start) {
@@ -127,7 +152,7 @@ runtime::stage_index read_parse_stage::handle(runtime::task& t) {
         } else {
           deadline = c.request_start_ms + ctx_.cfg.header_timeout.count();
         }
-        ctx_.park(c, false, deadline);
+        if (ctx_.park(c, false, deadline)) continue;  // bytes arrived meanwhile
         return runtime::stage_done;
       }
       case read_outcome::closed:

@@ -61,19 +61,23 @@ send_outcome send_file(connection& c) {
 
 runtime::stage_index send_stage::handle(runtime::task& t) {
   auto& c = static_cast<connection&>(t);
-  send_outcome r = write_head_and_body(c);
-  if (r == send_outcome::done) r = send_file(c);
-  switch (r) {
-    case send_outcome::done:
-      return ctx_.finish_response(c);
-    case send_outcome::would_block:
-      ctx_.park(c, true, server_context::now_ms() + ctx_.cfg.send_timeout.count());
-      return runtime::stage_done;
-    case send_outcome::failed:
-      ctx_.close(c, close_reason::client);
-      return runtime::stage_done;
+  for (;;) {
+    // Edge-triggered: forget the writability we are about to use up; a full socket buffer
+    // (EAGAIN) raises a new edge once it drains.
+    c.ready.fetch_and(static_cast<std::uint8_t>(~ready_write), std::memory_order_seq_cst);
+    send_outcome r = write_head_and_body(c);
+    if (r == send_outcome::done) r = send_file(c);
+    switch (r) {
+      case send_outcome::done:
+        return ctx_.finish_response(c);
+      case send_outcome::would_block:
+        if (ctx_.park(c, true, server_context::now_ms() + ctx_.cfg.send_timeout.count())) continue;
+        return runtime::stage_done;
+      case send_outcome::failed:
+        ctx_.close(c, close_reason::client);
+        return runtime::stage_done;
+    }
   }
-  return runtime::stage_done;
 }
 
 }  // namespace weir

@@ -68,6 +68,8 @@ int open_listener(const std::string& listen) {
 
 }  // namespace
 
+constexpr std::int64_t linger_ms = 2000;
+
 // --- server_context ---------------------------------------------------------------------------
 
 server_context::server_context(config c)
@@ -94,23 +96,30 @@ std::int64_t server_context::now_ns() {
   return duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
-void server_context::park(connection& c, bool for_write, std::int64_t deadline) {
-  // Everything the event loop needs is read before publishing: once `state` says parked, the
-  // connection may already belong to another thread.
+void server_context::watch(connection& c, std::int64_t deadline) {
   const int fd = c.fd;
   const std::uint64_t handle = connection_table::handle(c);
-  const bool first_time = !c.in_epoll;
-  c.in_epoll = true;
   c.deadline_ms.store(deadline, std::memory_order_relaxed);
-  const conn_state parked = for_write ? conn_state::parked_write : conn_state::parked_read;
-  c.state.store(parked, std::memory_order_release);
-  // Arm after publishing: the event may fire (on the loop thread) before arm() returns.
-  if (!loop->arm(fd, handle, for_write, first_time)) {
-    // Not armed, so no event will hand it on: take it back (unless the loop's timeout scan
-    // already did) and close it.
-    conn_state st = parked;
+  c.state.store(conn_state::parked_read, std::memory_order_release);
+  // From here the event loop may own it; if registering failed no event will ever come, so take
+  // it back (unless the loop's timeout scan did) and close it.
+  if (!loop->watch(fd, handle)) {
+    conn_state st = conn_state::parked_read;
     if (c.state.compare_exchange_strong(st, conn_state::active)) close(c, close_reason::error);
   }
+}
+
+bool server_context::park(connection& c, bool for_write, std::int64_t deadline) {
+  c.deadline_ms.store(deadline, std::memory_order_relaxed);
+  const conn_state parked = for_write ? conn_state::parked_write : conn_state::parked_read;
+  const std::uint8_t wanted = for_write ? wakes_writer : wakes_reader;
+  // Pairs with reactor::on_event (both seq_cst): either the loop sees `parked` and takes the
+  // connection, or we see the readiness it recorded and keep going; both may, and the CAS
+  // decides. Nothing is lost with edge-triggered events and no re-arming syscall is needed.
+  c.state.store(parked, std::memory_order_seq_cst);
+  if ((c.ready.load(std::memory_order_seq_cst) & wanted) == 0) return false;
+  conn_state st = parked;
+  return c.state.compare_exchange_strong(st, conn_state::active, std::memory_order_seq_cst);
 }
 
 void server_context::close(connection& c, close_reason why) {
@@ -137,14 +146,22 @@ runtime::stage_index server_context::finish_response(connection& c) {
   c.entry.reset();
   c.bytes_sent = 0;
   if (c.close_after || draining.load(std::memory_order_relaxed)) {
-    // Half-close first so the client reads the whole response before the socket goes away
-    // (a close with unread input would send a reset).
     ::shutdown(c.fd, SHUT_WR);
-    close(c, close_reason::done);
-    return runtime::stage_done;
+    // Closing with unread input makes the kernel send a reset, which can destroy the response
+    // before the client reads it (a pipelined request after an error, an unread body). Like
+    // nginx's lingering close, read and drop input for a short while first.
+    const bool unread_input = c.in_end > c.in_start || c.discard > 0 || c.status >= 400;
+    if (!unread_input) {
+      close(c, close_reason::done);
+      return runtime::stage_done;
+    }
+    c.lingering = true;
+    c.in_start = c.in_end = 0;
+    c.deadline_ms.store(now_ms() + linger_ms, std::memory_order_relaxed);
+    return stage_read_parse;
   }
   if (c.in_end > c.in_start) return stage_read_parse;  // pipelined: the next head is here
-  park(c, false, now_ms() + cfg.keepalive_timeout.count());
+  if (park(c, false, now_ms() + cfg.keepalive_timeout.count())) return stage_read_parse;
   return runtime::stage_done;
 }
 

@@ -29,6 +29,9 @@ class read_parse_stage final : public runtime::stage_handler {
   runtime::stage_index handle(runtime::task& t) override;
 
  private:
+  /// After a closing response: drop whatever the client still sends until it closes.
+  runtime::stage_index linger(connection& c);
+
   server_context& ctx_;
 };
 
