@@ -15,13 +15,12 @@ group::group(options opts, runner run)
 group::~group() { stop(); }
 
 bool group::submit(task* t) {
-  if (!queue_.try_push(t)) return false;
+  if (stopping_.load(std::memory_order_relaxed) || !queue_.try_push(t)) return false;
   // Pairs with park(): either this load sees the parked worker, or that worker's re-check of the
   // queue (after it announced itself) sees this task. Both sides are seq_cst.
   if (parked_.load(std::memory_order_seq_cst) > 0) {
     std::lock_guard lock(mutex_);
     wake_.notify_one();
-    wakeups_.fetch_add(1, std::memory_order_relaxed);
   }
   return true;
 }
@@ -80,21 +79,24 @@ void group::park(std::size_t index) {
   while (queue_.depth() == 0 && index < target_.load(std::memory_order_relaxed) &&
          !stopping_.load(std::memory_order_relaxed)) {
     wake_.wait(lock);
+    wakeups_.fetch_add(1, std::memory_order_relaxed);
   }
   parked_.fetch_sub(1, std::memory_order_seq_cst);
 }
 
 void group::work(std::size_t index) {
   for (;;) {
+    // Busy for the whole batch (counted before the first pop, so a task is never held by a
+    // worker that looks idle: pipeline::stop relies on it).
+    busy_.fetch_add(1, std::memory_order_seq_cst);
     std::size_t done = 0;
     while (done < batch_) {
       task* t = queue_.try_pop();
       if (t == nullptr) break;
-      busy_.fetch_add(1, std::memory_order_relaxed);
       run_(t, *this);
-      busy_.fetch_sub(1, std::memory_order_relaxed);
       ++done;
     }
+    busy_.fetch_sub(1, std::memory_order_seq_cst);
     if (should_exit(index)) return;
     if (done == 0) park(index);
   }

@@ -37,7 +37,8 @@ class group {
   group(const group&) = delete;
   group& operator=(const group&) = delete;
 
-  /// Enqueues a task; false when the queue is full (the task is untouched and still the caller's).
+  /// Enqueues a task; false when the queue is full or the group is stopping (the task is
+  /// untouched and still the caller's).
   bool submit(task* t);
 
   /// Changes the pool size (at least 1). Returns at once: surplus workers finish the task they hold
@@ -50,10 +51,11 @@ class group {
   const std::string& name() const { return name_; }
   std::size_t threads() const { return target_.load(std::memory_order_relaxed); }
   std::size_t live_threads() const { return live_.load(std::memory_order_relaxed); }
-  std::size_t busy_threads() const { return busy_.load(std::memory_order_relaxed); }
+  /// Workers awake and draining (between a wake-up and the next park).
+  std::size_t busy_threads() const { return busy_.load(std::memory_order_seq_cst); }
   std::size_t depth() const { return queue_.depth(); }
   std::size_t capacity() const { return queue_.capacity(); }
-  /// How many times a producer had to wake a parked worker (the cost a hop pays when idle).
+  /// How many times a worker slept and was woken (the cost a hop pays when the group is idle).
   std::uint64_t wakeups() const { return wakeups_.load(std::memory_order_relaxed); }
 
  private:
@@ -77,10 +79,11 @@ class group {
   std::vector<std::unique_ptr<slot>> slots_;
   std::atomic<std::size_t> target_{0};
   std::atomic<std::size_t> live_{0};
-  std::atomic<std::size_t> busy_{0};
-  std::atomic<std::size_t> parked_{0};
-  std::atomic<std::uint64_t> wakeups_{0};
   std::atomic<bool> stopping_{false};
+  // Every submit reads `parked_`; workers write `busy_`: keep them on separate cache lines.
+  alignas(64) std::atomic<std::size_t> parked_{0};
+  alignas(64) std::atomic<std::size_t> busy_{0};
+  std::atomic<std::uint64_t> wakeups_{0};
 };
 
 }  // namespace weir::runtime

@@ -1,6 +1,8 @@
 #include "runtime/pipeline.hpp"
 
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 
 namespace weir::runtime {
 
@@ -51,6 +53,25 @@ void pipeline::run(task* t, group& self) {
 }
 
 void pipeline::stop() {
+  stopping_.store(true, std::memory_order_release);
+  // Quiescent when two passes find every group empty and idle and no stage ran in between: a task
+  // can only move between groups by running a stage, which counts as processed.
+  const auto processed_total = [this] {
+    std::uint64_t sum = 0;
+    for (const auto& c : counters_) sum += c.processed.load(std::memory_order_seq_cst);
+    return sum;
+  };
+  const auto all_idle = [this] {
+    for (const auto& g : groups_) {
+      if (g->depth() != 0 || g->busy_threads() != 0) return false;
+    }
+    return true;
+  };
+  for (;;) {
+    const std::uint64_t before = processed_total();
+    if (all_idle() && all_idle() && processed_total() == before) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   for (auto& g : groups_) g->stop();
 }
 

@@ -34,7 +34,8 @@ struct alignas(64) stage_counters {
 /// there (a worker runs whatever stage a task names), so regrouping loses and duplicates nothing.
 class pipeline {
  public:
-  /// Called when the group of `refused` is full: the task must be answered and released.
+  /// Called when the group of `refused` is full (or stopping): the task must be answered and
+  /// released. Without a handler such a task is dropped (and counted in `rejected_full`).
   using overload_handler = std::function<void(task&, stage_index refused)>;
 
   pipeline() = default;
@@ -57,8 +58,11 @@ class pipeline {
   /// still the caller's (to answer with 503 or retry later).
   bool dispatch(task& t, stage_index stage);
 
-  /// Stops every group after it drains. Call after the event sources have stopped.
+  /// Waits until no task is queued or running anywhere (tasks may still hop between groups while
+  /// this drains), then stops every group. Call after the event sources have stopped.
   void stop();
+  /// True once stop() has begun.
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
 
   std::size_t stage_count() const { return stages_.size(); }
   const std::string& stage_name(stage_index s) const { return stages_[s].name; }
@@ -77,6 +81,7 @@ class pipeline {
   std::array<stage_counters, max_stages> counters_{};
   std::vector<std::unique_ptr<group>> groups_;
   overload_handler overload_;
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace weir::runtime

@@ -1,0 +1,404 @@
+#include "runtime/pipeline.hpp"
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <functional>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace weir::runtime {
+namespace {
+
+using namespace std::chrono_literals;
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr std::size_t flow_tasks = 3'000;
+#else
+constexpr std::size_t flow_tasks = 30'000;
+#endif
+
+bool eventually(const std::function<bool()>& condition, std::chrono::seconds limit = 20s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+// Holds workers until the test opens it. Unlike std::latch it may be opened twice, so a guard can
+// always release blocked workers (even after a failed assertion) before their group joins them.
+class gate {
+ public:
+  void open() {
+    std::lock_guard lock(mutex_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  void wait() {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [this] { return open_; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+struct gate_opener {
+  gate& g;
+  ~gate_opener() { g.open(); }
+};
+
+// Plain fields: each step must happen-after the previous one through the queues, which TSan checks.
+struct trace_task : task {
+  std::size_t id = 0;
+  std::size_t steps = 0;
+  std::array<stage_index, 4> path{};
+  std::array<std::thread::id, 3> ran_on{};  // by stage index
+};
+
+class tracing_stage : public stage_handler {
+ public:
+  stage_index handle(task& t) override {
+    auto& tt = static_cast<trace_task&>(t);
+    if (tt.steps < tt.path.size()) tt.path[tt.steps] = self;
+    ++tt.steps;
+    tt.ran_on[self] = std::this_thread::get_id();
+    if (before) before(tt);
+    if (next == stage_done) finished->fetch_add(1);
+    return next;
+  }
+
+  stage_index self = 0;
+  stage_index next = stage_done;
+  std::atomic<std::size_t>* finished = nullptr;
+  std::function<void(trace_task&)> before;  // set before traffic starts
+};
+
+// a -> b -> c -> done.
+struct abc_stages {
+  void add_to(pipeline& p) {
+    a.self = p.add_stage("a", a);
+    b.self = p.add_stage("b", b);
+    c.self = p.add_stage("c", c);
+    a.next = b.self;
+    b.next = c.self;
+    c.next = stage_done;
+    c.finished = &finished;
+  }
+  tracing_stage a, b, c;
+  std::atomic<std::size_t> finished{0};
+};
+
+std::vector<trace_task> make_tasks(std::size_t n) {
+  std::vector<trace_task> tasks(n);
+  for (std::size_t i = 0; i < n; ++i) tasks[i].id = i;
+  return tasks;
+}
+
+// Queues hold at least twice this many tasks, so no hop inside the pipeline is ever refused (a
+// refused hop drops the task when there is no overload handler).
+constexpr std::size_t in_flight = 64;
+constexpr std::size_t flow_capacity = 2 * in_flight;
+
+// Dispatches `t` once fewer than `in_flight` tasks are inside the pipeline; false if the
+// pipeline stopped making progress.
+bool dispatch_windowed(pipeline& p, trace_task& t, stage_index stage, std::size_t sent,
+                       const std::atomic<std::size_t>& finished) {
+  return eventually([&] { return sent - finished.load() < in_flight; }) &&
+         eventually([&] { return p.dispatch(t, stage); });
+}
+
+void expect_passed_abc_once(const std::vector<trace_task>& tasks, std::size_t count,
+                            const abc_stages& s) {
+  std::size_t wrong = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto& t = tasks[i];
+    const bool ok =
+        t.steps == 3 && t.path[0] == s.a.self && t.path[1] == s.b.self && t.path[2] == s.c.self;
+    if (!ok && wrong++ < 5) ADD_FAILURE() << "task " << i << " took " << t.steps << " steps";
+  }
+  EXPECT_EQ(wrong, 0u);
+}
+
+void expect_processed(const pipeline& p, const abc_stages& s, std::size_t n) {
+  for (stage_index st : {s.a.self, s.b.self, s.c.self}) {
+    EXPECT_EQ(p.counters(st).processed.load(), n) << p.stage_name(st);
+    EXPECT_EQ(p.counters(st).rejected_full.load(), 0u) << p.stage_name(st);
+  }
+}
+
+TEST(Pipeline, EachStageInItsOwnGroupRunsInOrder) {
+  auto tasks = make_tasks(flow_tasks);
+  abc_stages s;
+  pipeline p;
+  s.add_to(p);
+  auto& ga = p.add_group({.name = "ga", .capacity = flow_capacity, .threads = 1});
+  auto& gb = p.add_group({.name = "gb", .capacity = flow_capacity, .threads = 1});
+  auto& gc = p.add_group({.name = "gc", .capacity = flow_capacity, .threads = 1});
+  p.assign(s.a.self, ga);
+  p.assign(s.b.self, gb);
+  p.assign(s.c.self, gc);
+  EXPECT_EQ(&p.group_of(s.b.self), &gb);
+  EXPECT_EQ(p.stage_count(), 3u);
+
+  for (std::size_t i = 0; i < tasks.size(); ++i)
+    ASSERT_TRUE(dispatch_windowed(p, tasks[i], s.a.self, i, s.finished)) << "task " << i;
+  ASSERT_TRUE(eventually([&] { return s.finished.load() == tasks.size(); }))
+      << s.finished.load() << " of " << tasks.size();
+  p.stop();
+  expect_passed_abc_once(tasks, tasks.size(), s);
+  expect_processed(p, s, tasks.size());
+  // One worker per group: every hop lands on another thread.
+  std::size_t same_thread = 0;
+  for (const auto& t : tasks) {
+    same_thread +=
+        t.ran_on[s.a.self] == t.ran_on[s.b.self] || t.ran_on[s.b.self] == t.ran_on[s.c.self];
+  }
+  EXPECT_EQ(same_thread, 0u);
+}
+
+TEST(Pipeline, FusedStagesRunOnTheSameThread) {
+  auto tasks = make_tasks(flow_tasks);
+  abc_stages s;
+  pipeline p;
+  s.add_to(p);
+  auto& ga = p.add_group({.name = "ga", .capacity = flow_capacity, .threads = 2});
+  auto& gc = p.add_group({.name = "gc", .capacity = flow_capacity, .threads = 1});
+  p.assign(s.a.self, ga);
+  p.assign(s.b.self, ga);
+  p.assign(s.c.self, gc);
+
+  for (std::size_t i = 0; i < tasks.size(); ++i)
+    ASSERT_TRUE(dispatch_windowed(p, tasks[i], s.a.self, i, s.finished)) << "task " << i;
+  ASSERT_TRUE(eventually([&] { return s.finished.load() == tasks.size(); }))
+      << s.finished.load() << " of " << tasks.size();
+  p.stop();
+  expect_passed_abc_once(tasks, tasks.size(), s);
+  expect_processed(p, s, tasks.size());
+  std::size_t split = 0;
+  std::size_t not_hopped = 0;
+  for (const auto& t : tasks) {
+    split += t.ran_on[s.a.self] != t.ran_on[s.b.self];
+    not_hopped += t.ran_on[s.b.self] == t.ran_on[s.c.self];
+  }
+  EXPECT_EQ(split, 0u) << "fused stages a and b ran on different threads";
+  EXPECT_EQ(not_hopped, 0u);
+}
+
+TEST(Pipeline, RegroupWhileTasksFlowLosesAndDuplicatesNothing) {
+  constexpr std::size_t max_tasks = 20 * flow_tasks;
+  auto tasks = make_tasks(max_tasks);
+  abc_stages s;
+  std::atomic<std::size_t> fused{0};
+  std::atomic<std::size_t> hopped{0};
+  s.b.before = [&](trace_task& t) {
+    (t.ran_on[s.a.self] == std::this_thread::get_id() ? fused : hopped).fetch_add(1);
+  };
+  pipeline p;
+  s.add_to(p);
+  auto& ga = p.add_group({.name = "ga", .capacity = flow_capacity, .threads = 2, .batch = 8});
+  auto& gb = p.add_group({.name = "gb", .capacity = flow_capacity, .threads = 1, .batch = 8});
+  auto& gc = p.add_group({.name = "gc", .capacity = flow_capacity, .threads = 1, .batch = 8});
+  p.assign(s.a.self, ga);
+  p.assign(s.b.self, gb);
+  p.assign(s.c.self, gc);
+
+  std::atomic<bool> toggling{true};
+  std::thread toggler([&] {
+    while (toggling.load()) {
+      p.assign(s.b.self, ga);
+      std::this_thread::yield();
+      p.assign(s.b.self, gb);
+      std::this_thread::yield();
+    }
+  });
+  // Keep sending until both routes were taken at least once, so the test really regrouped.
+  std::size_t sent = 0;
+  while (sent < max_tasks && (sent < flow_tasks || fused.load() == 0 || hopped.load() == 0)) {
+    if (!dispatch_windowed(p, tasks[sent], s.a.self, sent, s.finished)) {
+      ADD_FAILURE() << "pipeline stuck after " << sent << " tasks";
+      break;
+    }
+    ++sent;
+  }
+  toggling.store(false);
+  toggler.join();
+
+  ASSERT_TRUE(eventually([&] { return s.finished.load() == sent; }))
+      << s.finished.load() << " of " << sent;
+  p.stop();
+  EXPECT_EQ(s.finished.load(), sent);
+  EXPECT_GT(fused.load(), 0u);
+  EXPECT_GT(hopped.load(), 0u);
+  expect_passed_abc_once(tasks, sent, s);
+  expect_processed(p, s, sent);
+}
+
+TEST(Pipeline, FullNextGroupCallsOverloadHandler) {
+  auto tasks = make_tasks(4);
+  abc_stages s;
+  gate release;
+  std::atomic<bool> c_blocked{false};
+  s.c.before = [&](trace_task& t) {
+    if (t.id == 0) {
+      c_blocked.store(true);
+      release.wait();
+    }
+  };
+  std::mutex refusals_mutex;
+  std::vector<std::pair<std::size_t, stage_index>> refusals;  // (task id, refused stage)
+  std::atomic<int> overload_calls{0};
+
+  pipeline p;
+  gate_opener opener{release};  // destroyed before p stops its groups
+  s.add_to(p);
+  auto& ga = p.add_group({.name = "ga", .capacity = 16, .threads = 1});
+  auto& gb = p.add_group({.name = "gb", .capacity = 16, .threads = 1});
+  auto& gc = p.add_group({.name = "gc", .capacity = 1, .threads = 1});
+  p.assign(s.a.self, ga);
+  p.assign(s.b.self, gb);
+  p.assign(s.c.self, gc);
+  p.set_overload_handler([&](task& t, stage_index refused) {
+    std::lock_guard lock(refusals_mutex);
+    refusals.emplace_back(static_cast<trace_task&>(t).id, refused);
+    overload_calls.fetch_add(1);
+  });
+
+  // Task 0 occupies c's only worker, task 1 its only queue slot; task 2 is refused on its hop b->c.
+  ASSERT_TRUE(p.dispatch(tasks[0], s.a.self));
+  ASSERT_TRUE(eventually([&] { return c_blocked.load(); }));
+  ASSERT_TRUE(p.dispatch(tasks[1], s.a.self));
+  ASSERT_TRUE(eventually([&] { return gc.depth() == 1; }));
+  ASSERT_TRUE(p.dispatch(tasks[2], s.a.self));
+  ASSERT_TRUE(eventually([&] { return overload_calls.load() == 1; }));
+  {
+    std::lock_guard lock(refusals_mutex);
+    ASSERT_EQ(refusals.size(), 1u);
+    EXPECT_EQ(refusals[0].first, 2u);
+    EXPECT_EQ(refusals[0].second, s.c.self);
+  }
+  EXPECT_EQ(p.counters(s.c.self).rejected_full.load(), 1u);
+  EXPECT_EQ(tasks[2].steps, 2u) << "a refused task must not run the refused stage";
+
+  // dispatch into the full group fails and leaves the task to the caller; no handler call.
+  EXPECT_FALSE(p.dispatch(tasks[3], s.c.self));
+  EXPECT_EQ(p.counters(s.c.self).rejected_full.load(), 2u);
+  EXPECT_EQ(overload_calls.load(), 1);
+  EXPECT_EQ(tasks[3].steps, 0u);
+
+  release.open();
+  ASSERT_TRUE(eventually([&] { return s.finished.load() == 2; }));
+  p.stop();
+  EXPECT_EQ(p.counters(s.a.self).processed.load(), 3u);
+  EXPECT_EQ(p.counters(s.b.self).processed.load(), 3u);
+  EXPECT_EQ(p.counters(s.c.self).processed.load(), 2u);
+  EXPECT_EQ(p.counters(s.a.self).rejected_full.load(), 0u);
+  EXPECT_EQ(p.counters(s.b.self).rejected_full.load(), 0u);
+  EXPECT_EQ(overload_calls.load(), 1);
+}
+
+TEST(Pipeline, DispatchReturnsFalseWhenTheFirstGroupIsFull) {
+  auto tasks = make_tasks(4);
+  abc_stages s;
+  gate release;
+  std::atomic<bool> a_blocked{false};
+  s.a.before = [&](trace_task& t) {
+    if (t.id == 0) {
+      a_blocked.store(true);
+      release.wait();
+    }
+  };
+  std::atomic<int> overload_calls{0};
+  pipeline p;
+  gate_opener opener{release};
+  s.add_to(p);
+  auto& ga = p.add_group({.name = "ga", .capacity = 2, .threads = 1});
+  auto& gbc = p.add_group({.name = "gbc", .capacity = 16, .threads = 1});
+  p.assign(s.a.self, ga);
+  p.assign(s.b.self, gbc);
+  p.assign(s.c.self, gbc);
+  p.set_overload_handler([&](task&, stage_index) { overload_calls.fetch_add(1); });
+
+  ASSERT_TRUE(p.dispatch(tasks[0], s.a.self));
+  ASSERT_TRUE(eventually([&] { return a_blocked.load(); }));
+  ASSERT_TRUE(p.dispatch(tasks[1], s.a.self));
+  ASSERT_TRUE(p.dispatch(tasks[2], s.a.self));
+  EXPECT_FALSE(p.dispatch(tasks[3], s.a.self));
+  EXPECT_EQ(p.counters(s.a.self).rejected_full.load(), 1u);
+
+  release.open();
+  ASSERT_TRUE(eventually([&] { return s.finished.load() == 3; }));
+  // The refused task is still the caller's: it can be dispatched again once there is room.
+  ASSERT_TRUE(p.dispatch(tasks[3], s.a.self));
+  ASSERT_TRUE(eventually([&] { return s.finished.load() == 4; }));
+  p.stop();
+  EXPECT_EQ(overload_calls.load(), 0);
+  expect_passed_abc_once(tasks, tasks.size(), s);
+}
+
+// Tasks queued behind a blocked stage a when stop() is called must still leave through c.
+// `c_group_first` creates c's group before a's, so stop() reaches it first.
+std::size_t finished_after_stop(bool c_group_first) {
+  constexpr std::size_t n = 200;
+  auto tasks = make_tasks(n);
+  abc_stages s;
+  gate release;
+  std::atomic<bool> a_blocked{false};
+  s.a.before = [&](trace_task& t) {
+    if (t.id == 0) {
+      a_blocked.store(true);
+      release.wait();
+    }
+  };
+  pipeline p;
+  gate_opener opener{release};
+  s.add_to(p);
+  group::options c_options{.name = "gc", .capacity = 2 * n, .threads = 1};
+  group* gc = c_group_first ? &p.add_group(c_options) : nullptr;
+  auto& ga = p.add_group({.name = "ga", .capacity = 2 * n, .threads = 1});
+  auto& gb = p.add_group({.name = "gb", .capacity = 2 * n, .threads = 1});
+  if (gc == nullptr) gc = &p.add_group(c_options);
+  p.assign(s.a.self, ga);
+  p.assign(s.b.self, gb);
+  p.assign(s.c.self, *gc);
+
+  EXPECT_TRUE(p.dispatch(tasks[0], s.a.self));
+  EXPECT_TRUE(eventually([&] { return a_blocked.load(); }));
+  for (std::size_t i = 1; i < n; ++i) EXPECT_TRUE(p.dispatch(tasks[i], s.a.self));
+  std::thread stopper([&] { p.stop(); });
+  // Let stop() begin while every task is still held up behind a.
+  EXPECT_TRUE(eventually([&] { return p.stopping(); }));
+  release.open();
+  stopper.join();
+  return s.finished.load();
+}
+
+TEST(Pipeline, StopLetsTasksInFlightFinish) {
+  EXPECT_EQ(finished_after_stop(/*c_group_first=*/false), 200u);
+}
+
+// A task hopping "backwards" in group creation order (possible after any assign()) must not
+// reach a group that stop() has already stopped.
+TEST(Pipeline, StopLetsTasksInFlightFinishWhateverTheGroupOrder) {
+  EXPECT_EQ(finished_after_stop(/*c_group_first=*/true), 200u);
+}
+
+TEST(Pipeline, AddStageRefusesMoreThanMaxStages) {
+  tracing_stage st;
+  pipeline p;
+  for (stage_index i = 0; i < max_stages; ++i) EXPECT_EQ(p.add_stage("s", st), i);
+  EXPECT_THROW(p.add_stage("one too many", st), std::length_error);
+}
+
+}  // namespace
+}  // namespace weir::runtime
