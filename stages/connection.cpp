@@ -29,21 +29,24 @@ void connection::reset() {
   ready.store(0, std::memory_order_relaxed);
 }
 
-connection_table::connection_table(std::size_t capacity) {
-  slots_.reserve(capacity);
+connection_table::connection_table(std::size_t capacity)
+    : capacity_(capacity), slots_(std::make_unique<std::unique_ptr<connection>[]>(capacity)) {
   free_.reserve(capacity);
-  for (std::size_t i = 0; i < capacity; ++i) {
-    slots_.push_back(std::make_unique<connection>());
-    slots_.back()->slot = static_cast<std::uint32_t>(i);
-  }
   for (std::size_t i = capacity; i > 0; --i) free_.push_back(static_cast<std::uint32_t>(i - 1));
 }
 
 connection* connection_table::acquire() {
   std::lock_guard lock(mutex_);
   if (free_.empty()) return nullptr;
-  connection* c = slots_[free_.back()].get();
+  const std::uint32_t slot = free_.back();
   free_.pop_back();
+  if (!slots_[slot]) {
+    // LIFO reuse means a never-used slot is always the next one: [0, allocated) stays dense.
+    slots_[slot] = std::make_unique<connection>();
+    slots_[slot]->slot = slot;
+    allocated_.store(slot + 1, std::memory_order_release);
+  }
+  connection* c = slots_[slot].get();
   in_use_.fetch_add(1, std::memory_order_relaxed);
   c->state.store(conn_state::active, std::memory_order_relaxed);
   return c;
@@ -60,7 +63,7 @@ void connection_table::release(connection& c) {
 
 connection* connection_table::find(std::uint64_t handle) {
   const auto slot = static_cast<std::uint32_t>(handle);
-  if (slot >= slots_.size()) return nullptr;
+  if (slot >= allocated()) return nullptr;
   connection* c = slots_[slot].get();
   if (c->generation.load(std::memory_order_acquire) != static_cast<std::uint32_t>(handle >> 32))
     return nullptr;

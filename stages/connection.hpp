@@ -87,8 +87,10 @@ struct connection : runtime::task {
   void reset();
 };
 
-/// Every connection slot, allocated once (nginx-style), with a free list. Event-loop handles are
-/// (generation << 32 | slot), so a stale epoll event for a reused slot is recognised and dropped.
+/// Connection slots with a LIFO free list. A slot's memory is allocated the first time it is
+/// used and kept (so memory follows the peak of open connections, not the configured limit);
+/// slots [0, allocated()) exist. Event-loop handles are (generation << 32 | slot), so a stale
+/// epoll event for a reused slot is recognised and dropped.
 class connection_table {
  public:
   explicit connection_table(std::size_t capacity);
@@ -103,12 +105,16 @@ class connection_table {
            c.slot;
   }
 
-  std::size_t capacity() const { return slots_.size(); }
+  std::size_t capacity() const { return capacity_; }
   std::size_t in_use() const { return in_use_.load(std::memory_order_relaxed); }
+  /// Slots that exist (every index below this may be passed to `at`).
+  std::size_t allocated() const { return allocated_.load(std::memory_order_acquire); }
   connection& at(std::size_t i) { return *slots_[i]; }
 
  private:
-  std::vector<std::unique_ptr<connection>> slots_;
+  const std::size_t capacity_;
+  std::unique_ptr<std::unique_ptr<connection>[]> slots_;
+  std::atomic<std::size_t> allocated_{0};
   std::mutex mutex_;
   std::vector<std::uint32_t> free_;
   std::atomic<std::size_t> in_use_{0};

@@ -152,7 +152,7 @@ void reactor::tick(std::int64_t now) {
   last_tick_ms_ = now;
   const bool draining = draining_.load(std::memory_order_relaxed);
   auto& table = ctx_.connections;
-  for (std::size_t i = 0; i < table.capacity(); ++i) {
+  for (std::size_t i = 0, n = table.allocated(); i < n; ++i) {
     connection& c = table.at(i);
     const conn_state st = c.state.load(std::memory_order_acquire);
     if (st != conn_state::parked_read && st != conn_state::parked_write) continue;

@@ -64,10 +64,16 @@ runtime::stage_index read_parse_stage::linger(connection& c) {
     switch (receive(c, c.in_cap)) {
       case read_outcome::data:
         continue;
-      case read_outcome::would_block:
+      case read_outcome::would_block: {
         // The deadline was set once when lingering began; parking keeps it.
-        if (ctx_.park(c, false, c.deadline_ms.load(std::memory_order_relaxed))) continue;
+        const std::int64_t deadline = c.deadline_ms.load(std::memory_order_relaxed);
+        if (deadline <= server_context::now_ms()) {
+          ctx_.close(c, close_reason::done);
+          return runtime::stage_done;
+        }
+        if (ctx_.park(c, false, deadline)) continue;
         return runtime::stage_done;
+      }
       case read_outcome::closed:
       case read_outcome::error:
         ctx_.close(c, close_reason::done);
@@ -151,6 +157,12 @@ runtime::stage_index read_parse_stage::handle(runtime::task& t) {
                                .count();
         } else {
           deadline = c.request_start_ms + ctx_.cfg.header_timeout.count();
+        }
+        // The event loop only times out parked connections; one whose bytes keep arriving is
+        // rarely parked when it looks, so the deadline is enforced here as well.
+        if (deadline <= now) {
+          ctx_.close(c, close_reason::timeout);
+          return runtime::stage_done;
         }
         if (ctx_.park(c, false, deadline)) continue;  // bytes arrived meanwhile
         return runtime::stage_done;

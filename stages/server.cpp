@@ -251,7 +251,7 @@ bool server::stop(std::chrono::milliseconds drain) {
   const bool clean = s.ctx.connections.in_use() == 0;
   if (!clean) {
     // Cut off the rest: every remaining socket is shut, so each owner sees an error and closes.
-    for (std::size_t i = 0; i < s.ctx.connections.capacity(); ++i) {
+    for (std::size_t i = 0, n = s.ctx.connections.allocated(); i < n; ++i) {
       connection& c = s.ctx.connections.at(i);
       const conn_state st = c.state.load(std::memory_order_acquire);
       if (st == conn_state::parked_read || st == conn_state::parked_write) {
