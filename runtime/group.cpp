@@ -14,15 +14,68 @@ group::group(options opts, runner run)
 
 group::~group() { stop(); }
 
+namespace {
+
+// The wake-ups owed by this thread while a deferred_wakeups scope is open.
+struct pending_wakeups {
+  static constexpr std::size_t max_groups = 16;
+  struct entry {
+    group* target;
+    std::size_t tasks;
+  };
+  entry entries[max_groups];
+  std::size_t count = 0;
+  int depth = 0;
+};
+thread_local pending_wakeups pending;
+
+}  // namespace
+
+group::deferred_wakeups::deferred_wakeups() { ++pending.depth; }
+
+group::deferred_wakeups::~deferred_wakeups() {
+  if (--pending.depth == 0) flush();
+}
+
+void group::deferred_wakeups::flush() {
+  // Entries are taken out first: a wake may run code that submits again (it does not today).
+  while (pending.count > 0) {
+    const pending_wakeups::entry e = pending.entries[--pending.count];
+    e.target->wake(e.tasks);
+  }
+}
+
 bool group::submit(task* t) {
   if (stopping_.load(std::memory_order_relaxed) || !queue_.try_push(t)) return false;
   // Pairs with park(): either this load sees the parked worker, or that worker's re-check of the
-  // queue (after it announced itself) sees this task. Both sides are seq_cst.
-  if (parked_.load(std::memory_order_seq_cst) > 0) {
-    std::lock_guard lock(mutex_);
-    wake_.notify_one();
+  // queue (after it announced itself) sees this task. Both sides are seq_cst. A deferred wake is
+  // still owed to a worker seen parked here: it is only delivered later.
+  if (parked_.load(std::memory_order_seq_cst) == 0) return true;
+  if (pending.depth > 0) {
+    for (std::size_t i = 0; i < pending.count; ++i) {
+      if (pending.entries[i].target == this) {
+        ++pending.entries[i].tasks;
+        return true;
+      }
+    }
+    if (pending.count < pending_wakeups::max_groups) {
+      pending.entries[pending.count++] = {this, 1};
+      return true;
+    }
   }
+  wake(1);
   return true;
+}
+
+void group::wake(std::size_t n) {
+  std::lock_guard lock(mutex_);
+  // One worker per batch of tasks; more only when there is more than a batch to share.
+  const std::size_t workers = std::max<std::size_t>(1, n / batch_);
+  if (workers == 1) {
+    wake_.notify_one();
+  } else {
+    for (std::size_t i = 0; i < workers; ++i) wake_.notify_one();
+  }
 }
 
 void group::resize(std::size_t threads) {
@@ -90,11 +143,14 @@ void group::work(std::size_t index) {
     // worker that looks idle: pipeline::stop relies on it).
     busy_.fetch_add(1, std::memory_order_seq_cst);
     std::size_t done = 0;
-    while (done < batch_) {
-      task* t = queue_.try_pop();
-      if (t == nullptr) break;
-      run_(t, *this);
-      ++done;
+    {
+      const deferred_wakeups batch;  // the groups this batch feeds are woken once, at its end
+      while (done < batch_) {
+        task* t = queue_.try_pop();
+        if (t == nullptr) break;
+        run_(t, *this);
+        ++done;
+      }
     }
     busy_.fetch_sub(1, std::memory_order_seq_cst);
     if (should_exit(index)) return;

@@ -58,7 +58,23 @@ class group {
   /// How many times a worker slept and was woken (the cost a hop pays when the group is idle).
   std::uint64_t wakeups() const { return wakeups_.load(std::memory_order_relaxed); }
 
+  /// Defers the wake-ups that submits made on this thread would do until the scope ends (or
+  /// `flush()`), then wakes each target group once per batch instead of once per task. A batch
+  /// of hops then costs one context switch, not one per task, even on a single core where the
+  /// scheduler would otherwise switch to the woken worker at every submit. Workers run each
+  /// batch inside one; event sources (the reactor) open one around each round of events.
+  class deferred_wakeups {
+   public:
+    deferred_wakeups();
+    ~deferred_wakeups();
+    deferred_wakeups(const deferred_wakeups&) = delete;
+    deferred_wakeups& operator=(const deferred_wakeups&) = delete;
+    static void flush();
+  };
+
  private:
+  void wake(std::size_t n);
+
   struct slot {
     std::thread thread;
     bool alive = false;  // guarded by mutex_

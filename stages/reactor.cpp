@@ -11,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "runtime/group.hpp"
 #include "stages/context.hpp"
 
 namespace weir {
@@ -101,6 +102,7 @@ void reactor::run() {
       spdlog::error("epoll_wait: {}", std::strerror(errno));
       continue;
     }
+    const runtime::group::deferred_wakeups round;  // wake each stage once per round of events
     for (int i = 0; i < n; ++i) {
       const std::uint64_t h = events[i].data.u64;
       if (h == listener_handle) {

@@ -107,6 +107,30 @@ TEST(Group, RunsEverySubmittedTaskOnce) {
   EXPECT_EQ(g.depth(), 0u);
 }
 
+// Submits inside a deferred_wakeups scope wake the parked workers when the scope ends: none is
+// lost, whichever group they went to and however many there were (more than a batch wakes more
+// than one worker).
+TEST(Group, DeferredWakeupsAreDeliveredWhenTheScopeEnds) {
+  auto tasks = make_tasks(300);
+  run_counter counter(tasks.size());
+  group first({.name = "first", .capacity = 512, .threads = 2, .batch = 8}, counter.runner());
+  group second({.name = "second", .capacity = 512, .threads = 1}, counter.runner());
+  ASSERT_TRUE(eventually([&] { return first.live_threads() == 2 && second.live_threads() == 1; }));
+  for (int round = 0; round < 20; ++round) {
+    counter.total.store(0);
+    for (auto& r : counter.runs) r.store(0);
+    {
+      const group::deferred_wakeups scope;
+      for (std::size_t i = 0; i < tasks.size(); ++i) {
+        ASSERT_TRUE((i % 3 == 0 ? second : first).submit(&tasks[i]));
+      }
+    }
+    ASSERT_TRUE(eventually([&] { return counter.total.load() == tasks.size(); }))
+        << "round " << round << ": " << counter.total.load() << " of " << tasks.size();
+    counter.expect_each_ran_once();
+  }
+}
+
 TEST(Group, IdleWorkersParkAndAreWokenBySubmit) {
   counted_task t;
   run_counter counter(1);
