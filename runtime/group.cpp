@@ -12,7 +12,9 @@ group::group(options opts, runner run)
   resize(opts.threads);
 }
 
-group::~group() { stop(); }
+group::~group() {
+  stop();
+}
 
 namespace {
 
@@ -31,7 +33,9 @@ thread_local pending_wakeups pending;
 
 }  // namespace
 
-group::deferred_wakeups::deferred_wakeups() { ++pending.depth; }
+group::deferred_wakeups::deferred_wakeups() {
+  ++pending.depth;
+}
 
 group::deferred_wakeups::~deferred_wakeups() {
   if (--pending.depth == 0) flush();

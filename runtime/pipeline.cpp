@@ -6,7 +6,9 @@
 
 namespace weir::runtime {
 
-pipeline::~pipeline() { stop(); }
+pipeline::~pipeline() {
+  stop();
+}
 
 stage_index pipeline::add_stage(std::string name, stage_handler& handler) {
   if (stages_.size() >= max_stages) throw std::length_error("pipeline: too many stages");

@@ -32,12 +32,12 @@ inline constexpr std::uint8_t wakes_reader = ready_read | ready_peer_eof | ready
 inline constexpr std::uint8_t wakes_writer = ready_write | ready_hangup;
 
 enum class close_reason : std::uint8_t {
-  client,     // peer closed or reset
-  done,       // Connection: close, HTTP/1.0, or an error that ends the connection
-  timeout,    // header, keep-alive idle or send stall
-  error,      // socket error
-  overload,   // answered 503 because a queue was full
-  shutdown,   // server stopping
+  client,    // peer closed or reset
+  done,      // Connection: close, HTTP/1.0, or an error that ends the connection
+  timeout,   // header, keep-alive idle or send stall
+  error,     // socket error
+  overload,  // answered 503 because a queue was full
+  shutdown,  // server stopping
   count
 };
 
@@ -58,7 +58,7 @@ struct connection : runtime::task {
   // Input: bytes [in_start, in_end) of `in` are received and not yet consumed.
   std::unique_ptr<char[]> in;
   std::uint32_t in_cap = 0, in_start = 0, in_end = 0;
-  std::uint64_t discard = 0;        // body bytes of the last request still to drop
+  std::uint64_t discard = 0;          // body bytes of the last request still to drop
   std::int64_t request_start_ms = 0;  // first byte of the request being read (0: none yet)
   std::int64_t request_start_ns = 0;
 
@@ -67,8 +67,8 @@ struct connection : runtime::task {
   std::uint32_t head_len = 0;  // bytes of `in` the request head occupies
   std::string path;            // normalised
   bool keep_alive = false;
-  bool close_after = false;    // set when the connection must close after this response
-  bool lingering = false;      // response sent and write side shut: drain input until EOF
+  bool close_after = false;  // set when the connection must close after this response
+  bool lingering = false;    // response sent and write side shut: drain input until EOF
   std::shared_ptr<const file_entry> entry;
 
   // Output.
@@ -76,7 +76,7 @@ struct connection : runtime::task {
   std::uint32_t out_head_sent = 0;
   const char* body = nullptr;  // in-memory body (owned by `entry` or static)
   std::size_t body_left = 0;
-  int file_fd = -1;            // sendfile source (owned by `entry`)
+  int file_fd = -1;  // sendfile source (owned by `entry`)
   off_t file_off = 0;
   std::size_t file_left = 0;
   int status = 0;

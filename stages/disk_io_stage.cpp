@@ -33,9 +33,9 @@ std::shared_ptr<file_entry> build_entry(const server_context& ctx, std::string_v
   e->mtime = r.st.st_mtim.tv_sec;
   // nginx-style validator: hex mtime and size; changes whenever either does.
   char etag[64];
-  const int n = std::snprintf(etag, sizeof etag, "\"%llx-%llx\"",
-                              static_cast<unsigned long long>(e->mtime),
-                              static_cast<unsigned long long>(r.st.st_size));
+  const int n =
+      std::snprintf(etag, sizeof etag, "\"%llx-%llx\"", static_cast<unsigned long long>(e->mtime),
+                    static_cast<unsigned long long>(r.st.st_size));
   e->etag.assign(etag, static_cast<std::size_t>(n));
   char last_modified[http::http_date_length];
   http::format_http_date(e->mtime, last_modified);

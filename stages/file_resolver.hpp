@@ -14,7 +14,7 @@ class file_resolver {
   struct result {
     int status = 404;  // 200 (fd open), 301 (directory without trailing '/'), 403, 404, 500, 503
     int fd = -1;       // owned by the caller when status == 200
-    struct stat st{};
+    struct stat st {};
     std::string file_name;  // the last path segment actually opened (for Content-Type)
   };
 

@@ -135,8 +135,7 @@ void reactor::on_connection_event(std::uint64_t handle, std::uint32_t events) {
   const bool wanted = (st == conn_state::parked_read && (bits & wakes_reader)) ||
                       (st == conn_state::parked_write && (bits & wakes_writer));
   if (!wanted) return;  // its owner will see the bit, or it is not waiting for this direction
-  if (!c->state.compare_exchange_strong(st, conn_state::active, std::memory_order_seq_cst))
-    return;
+  if (!c->state.compare_exchange_strong(st, conn_state::active, std::memory_order_seq_cst)) return;
   // From here the event loop owns `c` until it hands it on.
   if (c->timed_out.load(std::memory_order_relaxed)) {
     ctx_.close(*c, draining_.load(std::memory_order_relaxed) ? close_reason::shutdown

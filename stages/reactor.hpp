@@ -14,9 +14,9 @@ struct connection;
 /// The event source: one thread on epoll. Each socket is registered once, edge-triggered; an edge
 /// is recorded in the connection (`ready`) and, if the connection is parked waiting for it, hands
 /// it to exactly one stage (read_parse or send): no re-arming syscall per request. The listener
-/// is a one-shot task handed to the accept stage. Every 100 ms it also closes parked connections whose
-/// deadline passed (by shutting the socket down: the resulting event is what closes it, so the
-/// event loop never races a stage for a descriptor) and re-arms a paused listener.
+/// is a one-shot task handed to the accept stage. Every 100 ms it also closes parked connections
+/// whose deadline passed (by shutting the socket down: the resulting event is what closes it, so
+/// the event loop never races a stage for a descriptor) and re-arms a paused listener.
 class reactor {
  public:
   reactor(server_context& ctx, int listen_fd);

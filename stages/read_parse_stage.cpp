@@ -46,7 +46,8 @@ read_outcome receive(connection& c, std::uint32_t max_buffer) {
   const std::size_t room = c.in_cap - c.in_end;
   const ssize_t n = ::recv(c.fd, c.in.get() + c.in_end, room, 0);
   if (n > 0) {
-    if (static_cast<std::size_t>(n) == room) c.ready.fetch_or(ready_read, std::memory_order_relaxed);
+    if (static_cast<std::size_t>(n) == room)
+      c.ready.fetch_or(ready_read, std::memory_order_relaxed);
     c.in_end += static_cast<std::uint32_t>(n);
     return read_outcome::data;
   }
@@ -91,8 +92,8 @@ runtime::stage_index read_parse_stage::handle(runtime::task& t) {
   for (;;) {
     // Drop the body of the previous request (GET/HEAD with a small Content-Length).
     if (c.discard > 0 && c.in_end > c.in_start) {
-      const auto n = static_cast<std::uint32_t>(
-          std::min<std::uint64_t>(c.discard, c.in_end - c.in_start));
+      const auto n =
+          static_cast<std::uint32_t>(std::min<std::uint64_t>(c.discard, c.in_end - c.in_start));
       c.in_start += n;
       c.discard -= n;
     }
@@ -153,8 +154,9 @@ runtime::stage_index read_parse_stage::handle(runtime::task& t) {
         std::int64_t deadline;
         if (idle) {
           c.request_start_ms = 0;
-          deadline = now + (c.requests == 0 ? ctx_.cfg.header_timeout : ctx_.cfg.keepalive_timeout)
-                               .count();
+          deadline =
+              now +
+              (c.requests == 0 ? ctx_.cfg.header_timeout : ctx_.cfg.keepalive_timeout).count();
         } else {
           deadline = c.request_start_ms + ctx_.cfg.header_timeout.count();
         }

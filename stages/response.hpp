@@ -18,7 +18,7 @@ struct connection;
 /// time it was last checked against the disk.
 struct file_entry {
   int status = 404;  // 200, or what resolving it answered (301, 403, 404)
-  struct stat st{};
+  struct stat st {};
   std::string etag;
   std::time_t mtime = 0;
   std::string fixed_fields;  // Content-Type, Last-Modified, ETag, Accept-Ranges lines

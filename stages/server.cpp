@@ -169,11 +169,7 @@ runtime::stage_index server_context::finish_response(connection& c) {
 
 struct server::impl {
   explicit impl(config cfg)
-      : ctx(std::move(cfg)),
-        read_parse(ctx),
-        cache_lookup(ctx),
-        disk_io(ctx),
-        send(ctx) {}
+      : ctx(std::move(cfg)), read_parse(ctx), cache_lookup(ctx), disk_io(ctx), send(ctx) {}
 
   server_context ctx;
   std::unique_ptr<accept_stage> accept;  // needs the listener, made in start()
@@ -193,7 +189,9 @@ server::server(config cfg) {
   impl_ = std::make_unique<impl>(std::move(cfg));
 }
 
-server::~server() { stop(std::chrono::milliseconds(0)); }
+server::~server() {
+  stop(std::chrono::milliseconds(0));
+}
 
 void server::start() {
   auto& s = *impl_;
@@ -231,11 +229,17 @@ void server::start() {
   s.started = true;
 }
 
-std::uint16_t server::port() const { return impl_->port; }
+std::uint16_t server::port() const {
+  return impl_->port;
+}
 
-runtime::pipeline& server::pipeline() { return impl_->ctx.pipe; }
+runtime::pipeline& server::pipeline() {
+  return impl_->ctx.pipe;
+}
 
-std::size_t server::open_connections() const { return impl_->ctx.connections.in_use(); }
+std::size_t server::open_connections() const {
+  return impl_->ctx.connections.in_use();
+}
 
 bool server::stop(std::chrono::milliseconds drain) {
   auto& s = *impl_;

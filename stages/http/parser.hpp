@@ -7,7 +7,15 @@
 namespace weir::http {
 
 enum class method : std::uint8_t {
-  get, head, post, put, delete_, connect, options, trace, patch,
+  get,
+  head,
+  post,
+  put,
+  delete_,
+  connect,
+  options,
+  trace,
+  patch,
   unknown  // a syntactically valid token weir does not know: 501
 };
 
@@ -22,12 +30,12 @@ struct request_head {
   method verb = method::unknown;
   std::string_view method_token;
   std::string_view target;  // the raw request-target
-  std::string_view path;    // still percent-encoded; for absolute-form, the part after the authority
-  std::string_view query;   // after '?', without it; empty when none
-  std::string_view host;    // from the absolute-form target if present, else the Host field
-  int version_minor = 1;    // HTTP/1.0 -> 0, HTTP/1.1 (and 1.x, x >= 1) -> 1
-  bool keep_alive = true;   // from version and Connection (close / keep-alive)
-  bool chunked = false;     // Transfer-Encoding ends with chunked
+  std::string_view path;   // still percent-encoded; for absolute-form, the part after the authority
+  std::string_view query;  // after '?', without it; empty when none
+  std::string_view host;   // from the absolute-form target if present, else the Host field
+  int version_minor = 1;   // HTTP/1.0 -> 0, HTTP/1.1 (and 1.x, x >= 1) -> 1
+  bool keep_alive = true;  // from version and Connection (close / keep-alive)
+  bool chunked = false;    // Transfer-Encoding ends with chunked
   bool has_content_length = false;
   std::uint64_t content_length = 0;
   std::string_view if_none_match;

@@ -13,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/runtime/sync_support.hpp"
+
 namespace weir::runtime {
 namespace {
 
@@ -24,39 +26,9 @@ constexpr std::size_t flow_tasks = 3'000;
 constexpr std::size_t flow_tasks = 30'000;
 #endif
 
-bool eventually(const std::function<bool()>& condition, std::chrono::seconds limit = 20s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
-
-// Holds workers until the test opens it. Unlike std::latch it may be opened twice, so a guard can
-// always release blocked workers (even after a failed assertion) before their group joins them.
-class gate {
- public:
-  void open() {
-    std::lock_guard lock(mutex_);
-    open_ = true;
-    cv_.notify_all();
-  }
-  void wait() {
-    std::unique_lock lock(mutex_);
-    cv_.wait(lock, [this] { return open_; });
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
-
-struct gate_opener {
-  gate& g;
-  ~gate_opener() { g.open(); }
-};
+using testing_support::eventually;
+using testing_support::gate;
+using testing_support::gate_opener;
 
 // Plain fields: each step must happen-after the previous one through the queues, which TSan checks.
 struct trace_task : task {
