@@ -56,6 +56,19 @@ std::vector<counted_task> make_tasks(std::size_t n) {
   return tasks;
 }
 
+// Counts tasks like `counter`, but task 0 announces itself and then waits for `release`: the
+// group's only worker is held while the test fills the queue.
+group::runner holds_first_task(run_counter& counter, gate& release,
+                               std::atomic<bool>& first_running) {
+  return [&, run = counter.runner()](task* t, group& self) {
+    if (static_cast<counted_task*>(t)->id == 0) {
+      first_running.store(true);
+      release.wait();
+    }
+    run(t, self);
+  };
+}
+
 // Retries while the queue is full; false if the workers stopped draining it.
 bool submit_all(group& g, std::vector<counted_task>& tasks) {
   for (auto& t : tasks) {
@@ -226,13 +239,7 @@ TEST(Group, StopDrainsTheQueueBeforeReturning) {
   std::atomic<bool> first_running{false};
   run_counter counter(tasks.size());
   group g({.name = "g", .capacity = 1024, .threads = 1},
-          [&, run = counter.runner()](task* t, group& self) {
-            if (static_cast<counted_task*>(t)->id == 0) {
-              first_running.store(true);
-              release.wait();
-            }
-            run(t, self);
-          });
+          holds_first_task(counter, release, first_running));
   gate_opener opener{release};  // destroyed before g joins its workers
   ASSERT_TRUE(g.submit(&tasks[0]));
   ASSERT_TRUE(eventually([&] { return first_running.load(); }));
@@ -254,13 +261,7 @@ TEST(Group, SubmitToFullQueueReturnsFalse) {
   std::atomic<bool> first_running{false};
   run_counter counter(tasks.size());
   group g({.name = "g", .capacity = 4, .threads = 1},
-          [&, run = counter.runner()](task* t, group& self) {
-            if (static_cast<counted_task*>(t)->id == 0) {
-              first_running.store(true);
-              release.wait();
-            }
-            run(t, self);
-          });
+          holds_first_task(counter, release, first_running));
   gate_opener opener{release};  // destroyed before g joins its workers
   ASSERT_TRUE(g.submit(&tasks[0]));
   ASSERT_TRUE(eventually([&] { return first_running.load(); }));

@@ -109,6 +109,18 @@ void expect_processed(const pipeline& p, const abc_stages& s, std::size_t n) {
   }
 }
 
+// Sends every task through a -> b -> c, waits for all to finish, stops the pipeline and checks
+// each passed every stage exactly once, in order.
+void flow_all_then_stop(pipeline& p, std::vector<trace_task>& tasks, abc_stages& s) {
+  for (std::size_t i = 0; i < tasks.size(); ++i)
+    ASSERT_TRUE(dispatch_windowed(p, tasks[i], s.a.self, i, s.finished)) << "task " << i;
+  ASSERT_TRUE(eventually([&] { return s.finished.load() == tasks.size(); }))
+      << s.finished.load() << " of " << tasks.size();
+  p.stop();
+  expect_passed_abc_once(tasks, tasks.size(), s);
+  expect_processed(p, s, tasks.size());
+}
+
 TEST(Pipeline, EachStageInItsOwnGroupRunsInOrder) {
   auto tasks = make_tasks(flow_tasks);
   abc_stages s;
@@ -123,13 +135,7 @@ TEST(Pipeline, EachStageInItsOwnGroupRunsInOrder) {
   EXPECT_EQ(&p.group_of(s.b.self), &gb);
   EXPECT_EQ(p.stage_count(), 3u);
 
-  for (std::size_t i = 0; i < tasks.size(); ++i)
-    ASSERT_TRUE(dispatch_windowed(p, tasks[i], s.a.self, i, s.finished)) << "task " << i;
-  ASSERT_TRUE(eventually([&] { return s.finished.load() == tasks.size(); }))
-      << s.finished.load() << " of " << tasks.size();
-  p.stop();
-  expect_passed_abc_once(tasks, tasks.size(), s);
-  expect_processed(p, s, tasks.size());
+  ASSERT_NO_FATAL_FAILURE(flow_all_then_stop(p, tasks, s));
   // One worker per group: every hop lands on another thread.
   std::size_t same_thread = 0;
   for (const auto& t : tasks) {
@@ -150,13 +156,7 @@ TEST(Pipeline, FusedStagesRunOnTheSameThread) {
   p.assign(s.b.self, ga);
   p.assign(s.c.self, gc);
 
-  for (std::size_t i = 0; i < tasks.size(); ++i)
-    ASSERT_TRUE(dispatch_windowed(p, tasks[i], s.a.self, i, s.finished)) << "task " << i;
-  ASSERT_TRUE(eventually([&] { return s.finished.load() == tasks.size(); }))
-      << s.finished.load() << " of " << tasks.size();
-  p.stop();
-  expect_passed_abc_once(tasks, tasks.size(), s);
-  expect_processed(p, s, tasks.size());
+  ASSERT_NO_FATAL_FAILURE(flow_all_then_stop(p, tasks, s));
   std::size_t split = 0;
   std::size_t not_hopped = 0;
   for (const auto& t : tasks) {
