@@ -37,6 +37,7 @@ constexpr range max_headers_range{1, 10'000};
 constexpr range retry_after_range{0, 3600};
 constexpr range max_request_line_range{64, mib};
 constexpr std::size_t max_header_bytes_max = mib;
+constexpr std::size_t send_lowat_max = 64 * mib;
 constexpr std::size_t cache_shards = 16;
 constexpr milliseconds timeout_min{1};
 constexpr milliseconds timeout_max{hour_ms};
@@ -432,7 +433,8 @@ config load_config_file(const std::string& path, const config& base) {
                         {{"max_connections", count(c.max_connections, max_connections_range)},
                          {"max_request_line", store(c.max_request_line, read_size)},
                          {"max_header_bytes", store(c.max_header_bytes, read_size)},
-                         {"max_headers", count(c.max_headers, max_headers_range)}});
+                         {"max_headers", count(c.max_headers, max_headers_range)},
+                         {"send_lowat", store(c.send_lowat, read_size)}});
              }},
             {"retry_after",
              [&](const YAML::Node& n, const std::string& p) {
@@ -475,6 +477,7 @@ void validate(const config& c) {
   check_size("limits.max_header_bytes", c.max_header_bytes, c.max_request_line,
              max_header_bytes_max, " (at least limits.max_request_line)");
   check_count("limits.max_headers", c.max_headers, max_headers_range);
+  check_size("limits.send_lowat", c.send_lowat, 0, send_lowat_max, " (0: the kernel's default)");
   check_count("retry_after", c.retry_after_seconds, retry_after_range);
 
   if (std::find(std::begin(log_levels), std::end(log_levels), std::string_view(c.log_level)) ==

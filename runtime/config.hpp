@@ -47,6 +47,9 @@ struct config {
   std::size_t max_request_line = 8192;   // longer: 414
   std::size_t max_header_bytes = 16384;  // larger header section: 431
   std::size_t max_headers = 100;         // more header fields: 431
+  // TCP_NOTSENT_LOWAT: unsent bytes a socket may queue before a write stops (0: kernel default).
+  // Keeps large responses flowing from the send stage instead of piling up in the kernel.
+  std::size_t send_lowat = 16u << 10;
   std::uint32_t retry_after_seconds = 1;
 
   std::string access_log;  // empty: off; "-": stdout

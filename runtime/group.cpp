@@ -1,5 +1,7 @@
 #include "runtime/group.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 
 namespace weir::runtime {
@@ -142,6 +144,9 @@ void group::park(std::size_t index) {
 }
 
 void group::work(std::size_t index) {
+  // "<group>/<n>", as `top -H` and /proc/PID/task/*/comm show it (15 bytes at most).
+  const std::string thread_name = name_.substr(0, 12) + "/" + std::to_string(index);
+  ::pthread_setname_np(::pthread_self(), thread_name.substr(0, 15).c_str());
   for (;;) {
     // Busy for the whole batch (counted before the first pop, so a task is never held by a
     // worker that looks idle: pipeline::stop relies on it).

@@ -42,6 +42,10 @@ void pipeline::run(task* t, group& self) {
     if (next == stage_done) return;
     t->next_stage = next;
     group* g = stage_group_[next].load(std::memory_order_acquire);
+    if (next == s) {  // the stage yields: to the back of its queue, or on at once when full
+      if (g->submit(t)) return;
+      continue;
+    }
     if (g == &self) {  // fused: a direct call, no hop
       s = next;
       continue;

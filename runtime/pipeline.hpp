@@ -19,7 +19,8 @@ class stage_handler {
  public:
   virtual ~stage_handler() = default;
   /// Runs one step; returns the next stage, or `stage_done` when the task has left the pipeline
-  /// (parked on the event loop, or finished).
+  /// (parked on the event loop, or finished). Returning its own index yields: the task goes to
+  /// the back of the stage's queue (or, when that is full, runs again at once).
   virtual stage_index handle(task& t) = 0;
 };
 

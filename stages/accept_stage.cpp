@@ -53,6 +53,13 @@ runtime::stage_index accept_stage::handle(runtime::task&) {
     }
     const int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (ctx_.cfg.send_lowat != 0) {
+      // Unsent data stays in weir's hands, not the kernel's: a large file is fed as the peer
+      // takes it, from the send stage, rather than queued megabytes deep and pushed out later
+      // from whatever context processes the peer's ACKs. Also bounds kernel memory per socket.
+      const int lowat = static_cast<int>(ctx_.cfg.send_lowat);
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
+    }
     c->fd = fd;
     c->peer = peer;
     ctx_.counters.accepted.fetch_add(1, std::memory_order_relaxed);

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -53,7 +54,10 @@ access_log::access_log(const std::string& path) {
     if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "access log " + path);
     owns_fd_ = true;
   }
-  writer_ = std::thread([this] { run(); });
+  writer_ = std::thread([this] {
+    ::pthread_setname_np(::pthread_self(), "weir-accesslog");
+    run();
+  });
 }
 
 access_log::~access_log() {

@@ -1,5 +1,6 @@
 #include "stages/reactor.hpp"
 
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -47,7 +48,10 @@ reactor::~reactor() {
 
 void reactor::start() {
   running_.store(true);
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    ::pthread_setname_np(::pthread_self(), "weir-reactor");
+    run();
+  });
 }
 
 void reactor::stop() {

@@ -2,6 +2,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "stages/context.hpp"
@@ -10,7 +11,10 @@
 namespace weir {
 namespace {
 
-enum class send_outcome { done, would_block, failed };
+enum class send_outcome { done, would_block, failed, yield };
+// File bytes one turn of the send stage pushes before it yields to the other connections in its
+// queue: one client fetching a large file over a fast link cannot hold a send worker for long.
+constexpr std::size_t turn_bytes = 256u << 10;
 
 send_outcome write_head_and_body(connection& c) {
   while (c.out_head_sent < c.out_head.size() || c.body_left > 0) {
@@ -43,8 +47,10 @@ send_outcome write_head_and_body(connection& c) {
 }
 
 send_outcome send_file(connection& c) {
+  std::size_t budget = turn_bytes;
   while (c.file_left > 0) {
-    const ssize_t n = ::sendfile(c.fd, c.file_fd, &c.file_off, c.file_left);
+    if (budget == 0) return send_outcome::yield;
+    const ssize_t n = ::sendfile(c.fd, c.file_fd, &c.file_off, std::min(c.file_left, budget));
     if (n < 0) {
       if (errno == EINTR) continue;
       return errno == EAGAIN || errno == EWOULDBLOCK ? send_outcome::would_block
@@ -53,6 +59,7 @@ send_outcome send_file(connection& c) {
     if (n == 0) return send_outcome::failed;  // the file shrank under us
     c.bytes_sent += static_cast<std::uint64_t>(n);
     c.file_left -= static_cast<std::size_t>(n);
+    budget -= static_cast<std::size_t>(n);
   }
   return send_outcome::done;
 }
@@ -73,6 +80,8 @@ runtime::stage_index send_stage::handle(runtime::task& t) {
       case send_outcome::would_block:
         if (ctx_.park(c, true, server_context::now_ms() + ctx_.cfg.send_timeout.count())) continue;
         return runtime::stage_done;
+      case send_outcome::yield:  // to the back of the send queue; the socket is still writable
+        return stage_send;
       case send_outcome::failed:
         ctx_.close(c, close_reason::client);
         return runtime::stage_done;

@@ -109,7 +109,8 @@ stages:
   send:         { threads: 4, queue: 8192 }
 cache: { max_bytes: 1GiB, max_file_bytes: 1MiB, policy: lfu, revalidate: 250ms }
 timeouts: { header: 5s, keepalive: 2m, send: 30s, drain: 1500 }
-limits: { max_connections: 20000, max_request_line: 4KiB, max_header_bytes: 32k, max_headers: 50 }
+limits: { max_connections: 20000, max_request_line: 4KiB, max_header_bytes: 32k, max_headers: 50,
+          send_lowat: 64KiB }
 retry_after: 7
 access_log: "-"
 log_level: debug
@@ -134,6 +135,7 @@ log_level: debug
   EXPECT_EQ(c.max_request_line, 4096u);
   EXPECT_EQ(c.max_header_bytes, 32768u);
   EXPECT_EQ(c.max_headers, 50u);
+  EXPECT_EQ(c.send_lowat, 65536u);
   EXPECT_EQ(c.retry_after_seconds, 7u);
   EXPECT_EQ(c.access_log, "-");
   EXPECT_EQ(c.log_level, "debug");
@@ -272,6 +274,10 @@ TEST_F(config_file_test, value_errors_name_the_field_and_what_is_accepted) {
   EXPECT_CONFIG_ERROR("limits: {max_header_bytes: 2MiB}", "limits.max_header_bytes: 2MiB");
   EXPECT_CONFIG_ERROR("limits: {max_headers: 0}", "limits.max_headers: 0 is out of range 1..10000");
   EXPECT_CONFIG_ERROR("limits: {max_headers: 10001}", "limits.max_headers: 10001");
+  EXPECT_CONFIG_ERROR(
+      "limits: {send_lowat: 65MiB}",
+      "limits.send_lowat: 65MiB is out of range 0..64MiB (0: the kernel's default)");
+  EXPECT_CONFIG_ERROR("limits: {send_lowat: -1}", "limits.send_lowat: ");
   EXPECT_CONFIG_ERROR("retry_after: 3601", "retry_after: 3601 is out of range 0..3600");
   EXPECT_CONFIG_ERROR("retry_after: -1", "retry_after: -1 is out of range 0..3600");
   EXPECT_CONFIG_ERROR("log_level: loud",
@@ -286,13 +292,14 @@ stages:
 cache: { max_bytes: 0, max_file_bytes: 0, revalidate: 0 }
 timeouts: { header: 1ms, keepalive: 1h, send: 60m, drain: 3600s }
 limits: { max_connections: 1000000, max_request_line: 1MiB, max_header_bytes: 1MiB,
-          max_headers: 10000 }
+          max_headers: 10000, send_lowat: 0 }
 retry_after: 0
 listen: "0.0.0.0:0"
 )");
   EXPECT_EQ(c.stages[0].threads, 256u);
   EXPECT_EQ(c.cache_max_bytes, 0u);
   EXPECT_EQ(c.retry_after_seconds, 0u);
+  EXPECT_EQ(c.send_lowat, 0u);
 }
 
 TEST_F(config_file_test, values_of_the_wrong_shape) {
@@ -323,7 +330,7 @@ TEST_F(config_file_test, unknown_keys_are_named_with_the_accepted_ones) {
       "timeouts.idle: unknown key (expected one of header, keepalive, send, drain)");
   EXPECT_CONFIG_ERROR("limits: {max_body: 1}",
                       "limits.max_body: unknown key (expected one of max_connections, "
-                      "max_request_line, max_header_bytes, max_headers)");
+                      "max_request_line, max_header_bytes, max_headers, send_lowat)");
   EXPECT_CONFIG_ERROR("log_level: info\nlog_level: debug", "config: log_level: appears twice");
 }
 

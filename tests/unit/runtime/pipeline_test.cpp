@@ -8,6 +8,7 @@
 #include <functional>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -363,6 +364,81 @@ TEST(Pipeline, StopLetsTasksInFlightFinish) {
 // reach a group that stop() has already stopped.
 TEST(Pipeline, StopLetsTasksInFlightFinishWhateverTheGroupOrder) {
   EXPECT_EQ(finished_after_stop(/*c_group_first=*/true), 200u);
+}
+
+// A stage that names itself yields: the task goes to the back of the queue, so tasks queued
+// behind it get a turn in between, and a yield is never mistaken for a fused direct call.
+class yielding_stage : public stage_handler {
+ public:
+  struct turn_task : task {
+    char name = '?';
+    int turns_left = 0;
+  };
+  stage_index handle(task& t) override {
+    auto& tt = static_cast<turn_task&>(t);
+    if (hold_first && order.empty()) hold_first->wait();
+    order.push_back(tt.name);  // one worker: plain writes, ordered by the queue
+    if (tt.turns_left-- > 0) return self;
+    finished.fetch_add(1);
+    return stage_done;
+  }
+  stage_index self = 0;
+  gate* hold_first = nullptr;
+  std::vector<char> order;
+  std::atomic<int> finished{0};
+};
+
+TEST(Pipeline, AStageThatNamesItselfYieldsToTheBackOfItsQueue) {
+  gate hold;
+  gate_opener release{hold};
+  yielding_stage y;
+  y.hold_first = &hold;
+  pipeline p;
+  y.self = p.add_stage("y", y);
+  auto& g = p.add_group({.name = "g", .capacity = 16, .threads = 1});
+  p.assign(y.self, g);
+  yielding_stage::turn_task a, b, c;
+  a.name = 'a';
+  a.turns_left = 2;
+  b.name = 'b';
+  b.turns_left = 1;
+  c.name = 'c';
+  ASSERT_TRUE(p.dispatch(a, y.self));
+  ASSERT_TRUE(eventually([&] { return g.depth() == 0; }));  // the worker holds a
+  ASSERT_TRUE(p.dispatch(b, y.self));
+  ASSERT_TRUE(p.dispatch(c, y.self));
+  hold.open();
+  ASSERT_TRUE(eventually([&] { return y.finished.load() == 3; }));
+  p.stop();
+  EXPECT_EQ(std::string(y.order.begin(), y.order.end()), "abcaba");
+  EXPECT_EQ(p.counters(y.self).processed.load(), 6u);
+  EXPECT_EQ(p.counters(y.self).rejected_full.load(), 0u);
+}
+
+// With its queue full, a yielding task runs again at once rather than being refused.
+TEST(Pipeline, AYieldIntoAFullQueueRunsOnAtOnce) {
+  gate hold;
+  gate_opener release{hold};
+  yielding_stage y;
+  y.hold_first = &hold;
+  pipeline p;
+  y.self = p.add_stage("y", y);
+  auto& g = p.add_group({.name = "g", .capacity = 2, .threads = 1});
+  p.assign(y.self, g);
+  yielding_stage::turn_task a, b, c;
+  a.name = 'a';
+  a.turns_left = 1;
+  b.name = 'b';
+  c.name = 'c';
+  ASSERT_TRUE(p.dispatch(a, y.self));
+  ASSERT_TRUE(eventually([&] { return g.depth() == 0; }));
+  ASSERT_TRUE(p.dispatch(b, y.self));
+  ASSERT_TRUE(p.dispatch(c, y.self));  // full now: a's yield cannot be queued
+  hold.open();
+  ASSERT_TRUE(eventually([&] { return y.finished.load() == 3; }));
+  p.stop();
+  EXPECT_EQ(std::string(y.order.begin(), y.order.end()), "aabc");
+  EXPECT_EQ(p.counters(y.self).rejected_full.load(), 0u);
 }
 
 TEST(Pipeline, AddStageRefusesMoreThanMaxStages) {
