@@ -21,6 +21,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "metrics/endpoint.hpp"
 #include "runtime/config.hpp"
 #include "runtime/version.hpp"
 #include "stages/sample_site.hpp"
@@ -38,8 +39,8 @@ class usage_error : public std::runtime_error {
 };
 
 struct cli {
-  std::optional<std::string> root, listen, config_file, access_log, log_level;
-  bool test_config = false, help = false, version = false;
+  std::optional<std::string> root, listen, config_file, access_log, log_level, metrics_listen;
+  bool no_metrics = false, test_config = false, help = false, version = false;
 };
 
 struct option {
@@ -55,6 +56,8 @@ constexpr option options[] = {
     {"--config", "FILE", &cli::config_file, nullptr},
     {"--access-log", "FILE", &cli::access_log, nullptr},
     {"--log-level", "LEVEL", &cli::log_level, nullptr},
+    {"--metrics-listen", "ADDR:PORT", &cli::metrics_listen, nullptr},
+    {"--no-metrics", "", nullptr, &cli::no_metrics},
     {"--test-config", "", nullptr, &cli::test_config},
     {"--help", "", nullptr, &cli::help},
     {"--version", "", nullptr, &cli::version},
@@ -82,6 +85,10 @@ Serve static files over HTTP/1.1 through a staged (SEDA) pipeline.
   --config FILE       YAML config file; the options here override it
   --access-log FILE   access log file, "-" for stdout (default: off)
   --log-level LEVEL   {} (default: {})
+  --metrics-listen ADDR:PORT
+                      serve Prometheus metrics at http://ADDR:PORT/metrics
+                      (default: {}; keep it off the public network)
+  --no-metrics        no metrics endpoint (and no latency timing)
   --test-config       check the configuration and the root, then exit
   --help              print this help and exit
   --version           print the version and exit
@@ -94,13 +101,18 @@ Exit status: 0 ok, 1 runtime error (e.g. address in use), 2 bad option/config.
 Example:
   weir --root /srv/www --listen 0.0.0.0:8080 --access-log /var/log/weir.log
 )",
-      d.listen, log_level_list(), d.log_level, weir::format_duration(d.drain_timeout));
+      d.listen, log_level_list(), d.log_level, d.metrics_listen,
+      weir::format_duration(d.drain_timeout));
 }
 
 void check_flag_value(std::string_view name, const std::string& value) {
   const std::string prefix = std::string(name) + ": " + in_quotes(value);
   if (name == "--listen" && !weir::parse_listen(value))
     throw usage_error(prefix + " is not ADDR:PORT (e.g. 127.0.0.1:8080)");
+  if (name == "--metrics-listen" && !weir::parse_listen(value))
+    throw usage_error(prefix + " is not ADDR:PORT (e.g. 127.0.0.1:9464)");
+  if (name == "--metrics-listen" && value.starts_with("["))
+    throw usage_error(prefix + ": IPv6 is not supported for metrics (use an IPv4 address)");
   if (name == "--log-level" && std::find(std::begin(weir::log_levels), std::end(weir::log_levels),
                                          std::string_view(value)) == std::end(weir::log_levels))
     throw usage_error(prefix + " is not one of " + log_level_list());
@@ -168,6 +180,12 @@ weir::config resolve_config(const cli& c) {
   if (c.listen) cfg.listen = *c.listen;
   if (c.access_log) cfg.access_log = *c.access_log;
   if (c.log_level) cfg.log_level = *c.log_level;
+  if (c.metrics_listen) {
+    if (c.no_metrics) throw usage_error("--metrics-listen and --no-metrics: choose one");
+    cfg.metrics_listen = *c.metrics_listen;
+    cfg.metrics_enabled = true;
+  }
+  if (c.no_metrics) cfg.metrics_enabled = false;
   weir::validate(cfg);
   if (!cfg.root.empty()) {
     check_root(cfg.root, c.root ? "--root" : "config: root");
@@ -242,6 +260,7 @@ struct sample_site_dir {
 int run(weir::config cfg, const sigset_t& signals) {
   sample_site_dir sample;
   std::unique_ptr<weir::server> srv;
+  std::unique_ptr<weir::metrics::endpoint> metrics;  // declared after srv: stops scraping first
   try {
     if (cfg.root.empty()) {
       sample.path = weir::materialize_sample_site();
@@ -249,6 +268,10 @@ int run(weir::config cfg, const sigset_t& signals) {
     }
     srv = std::make_unique<weir::server>(cfg);
     srv->start();
+    if (cfg.metrics_enabled) {
+      metrics = std::make_unique<weir::metrics::endpoint>(
+          cfg.metrics_listen, [&srv] { return srv->snapshot(); }, std::string(weir::weir_version));
+    }
   } catch (const weir::config_error& e) {
     std::cerr << "weir: " << e.what() << '\n';
     return exit_usage;
@@ -269,6 +292,14 @@ int run(weir::config cfg, const sigset_t& signals) {
         "no root given: serving the built-in sample site from {} (removed at exit); "
         "use --root DIR to serve your own files",
         sample.path);
+  }
+  if (metrics) {
+    const weir::listen_address maddr = *weir::parse_listen(cfg.metrics_listen);
+    spdlog::info("metrics: http://{}:{}/metrics",
+                 maddr.host.find(':') == std::string::npos ? maddr.host : "[" + maddr.host + "]",
+                 metrics->port());
+  } else {
+    spdlog::info("metrics: off");
   }
   spdlog::info("stage groups: {}", describe_groups(cfg));
   spdlog::info("access log: {}", cfg.access_log.empty()  ? std::string("off")

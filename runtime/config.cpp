@@ -441,6 +441,12 @@ config load_config_file(const std::string& path, const config& base) {
                c.retry_after_seconds =
                    static_cast<std::uint32_t>(read_count(n, p, retry_after_range));
              }},
+            {"metrics",
+             [&](const YAML::Node& n, const std::string& p) {
+               read_map(n, p,
+                        {{"enabled", store(c.metrics_enabled, read_bool)},
+                         {"listen", store(c.metrics_listen, read_string)}});
+             }},
             {"access_log", store(c.access_log, read_string)},
             {"log_level", store(c.log_level, read_string)}});
 
@@ -458,6 +464,15 @@ void validate(const config& c) {
   if (!parse_listen(c.listen))
     fail("listen", quoted(c.listen) + " is not ADDR:PORT (e.g. 127.0.0.1:8080, [::1]:8080)");
   validate_stages(c);
+  // The endpoint's HTTP server (Debian's civetweb) is built without IPv6.
+  const auto metrics_addr = parse_listen(c.metrics_listen);
+  if (!metrics_addr || metrics_addr->host.find(':') != std::string::npos)
+    fail("metrics.listen",
+         quoted(c.metrics_listen) +
+             " is not IPv4ADDR:PORT (e.g. 127.0.0.1:9464; IPv6 is not supported)");
+  if (c.metrics_enabled && c.metrics_listen == c.listen && parse_listen(c.listen)->port != 0)
+    fail("metrics.listen",
+         quoted(c.metrics_listen) + " is the public listen address; metrics need their own port");
 
   check_duration("cache.revalidate", c.cache_revalidate, milliseconds(0), revalidate_max);
   if (c.cache_max_file_bytes > c.cache_max_bytes / cache_shards)

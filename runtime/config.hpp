@@ -52,6 +52,10 @@ struct config {
   std::size_t send_lowat = 16u << 10;
   std::uint32_t retry_after_seconds = 1;
 
+  // The Prometheus endpoint (/metrics) on its own listener. Off, latencies are not timed either.
+  bool metrics_enabled = true;
+  std::string metrics_listen = "127.0.0.1:9464";
+
   std::string access_log;  // empty: off; "-": stdout
   std::string log_level = "info";
 

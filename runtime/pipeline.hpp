@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "runtime/group.hpp"
+#include "runtime/stats.hpp"
 #include "runtime/task.hpp"
 
 namespace weir::runtime {
@@ -22,12 +23,6 @@ class stage_handler {
   /// (parked on the event loop, or finished). Returning its own index yields: the task goes to
   /// the back of the stage's queue (or, when that is full, runs again at once).
   virtual stage_index handle(task& t) = 0;
-};
-
-/// Per-stage counters. Written by workers with relaxed atomics, read by metrics and controllers.
-struct alignas(64) stage_counters {
-  std::atomic<std::uint64_t> processed{0};
-  std::atomic<std::uint64_t> rejected_full{0};
 };
 
 /// Stages plus groups plus the map between them. The map is run-time state: `assign` moves a
@@ -67,11 +62,36 @@ class pipeline {
 
   std::size_t stage_count() const { return stages_.size(); }
   const std::string& stage_name(stage_index s) const { return stages_[s].name; }
-  const stage_counters& counters(stage_index s) const { return counters_[s]; }
   const std::vector<std::unique_ptr<group>>& groups() const { return groups_; }
 
+  /// Counts an event `stage` turned away for `why` (queue-full refusals are counted here already).
+  void count_rejected(stage_index stage, reject_reason why) {
+    stats_.local().stages[stage].rejected[static_cast<std::size_t>(why)].add();
+  }
+  /// Times queue waits and service times (on by default). Off, a hop reads no clock.
+  void set_timing(bool on) { timing_.store(on, std::memory_order_relaxed); }
+  bool timing() const { return timing_.load(std::memory_order_relaxed); }
+
+  /// Every stage, folded from the workers' per-thread counters (takes a mutex; not for the hot
+  /// path). Group fields describe the group the stage runs in now.
+  std::vector<stage_snapshot> stage_snapshots() const;
+  std::vector<group_snapshot> group_snapshots() const;
+  std::uint64_t processed(stage_index s) const;
+  std::uint64_t rejected(stage_index s, reject_reason why) const;
+
  private:
+  struct stage_block {
+    local_counter processed;
+    std::array<local_counter, reject_reasons> rejected{};
+    local_histogram queue_wait;
+    local_histogram service;
+  };
+  struct stats_block {
+    std::array<stage_block, max_stages> stages{};
+  };
+
   void run(task* t, group& self);
+  std::uint64_t processed_total() const;
 
   struct stage_entry {
     std::string name;
@@ -79,7 +99,8 @@ class pipeline {
   };
   std::vector<stage_entry> stages_;
   std::array<std::atomic<group*>, max_stages> stage_group_{};
-  std::array<stage_counters, max_stages> counters_{};
+  per_thread<stats_block> stats_;
+  std::atomic<bool> timing_{true};
   std::vector<std::unique_ptr<group>> groups_;
   overload_handler overload_;
   std::atomic<bool> stopping_{false};

@@ -15,6 +15,9 @@ inline constexpr stage_index max_stages = 16;
 /// stages at run time without losing or re-routing queued work.
 struct task {
   stage_index next_stage = 0;
+  /// When the task entered its current queue (steady clock, ns; 0: not timed). Set by whoever
+  /// submits it, read by the worker that pops it.
+  std::int64_t enqueued_ns = 0;
 };
 
 }  // namespace weir::runtime

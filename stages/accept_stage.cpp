@@ -37,7 +37,7 @@ runtime::stage_index accept_stage::handle(runtime::task&) {
       if (err == EAGAIN || err == EWOULDBLOCK) break;
       if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
       if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
-        ctx_.counters.accept_backoffs.fetch_add(1, std::memory_order_relaxed);
+        ctx_.stats.local().accept_backoffs.add();
         spdlog::warn("accept: {}; pausing accepts for {} ms", std::strerror(err),
                      fd_exhausted_backoff_ms);
         ctx_.loop->pause_listener(server_context::now_ms() + fd_exhausted_backoff_ms);
@@ -62,7 +62,7 @@ runtime::stage_index accept_stage::handle(runtime::task&) {
     }
     c->fd = fd;
     c->peer = peer;
-    ctx_.counters.accepted.fetch_add(1, std::memory_order_relaxed);
+    ctx_.stats.local().accepted.add();
     ctx_.watch(*c, server_context::now_ms() + ctx_.cfg.header_timeout.count());
   }
   ctx_.loop->arm_listener();

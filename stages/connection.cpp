@@ -10,6 +10,8 @@ void connection::reset() {
   in_cap = in_start = in_end = 0;
   discard = 0;
   request_start_ms = request_start_ns = 0;
+  in_request = false;
+  req_method = 3;
   req = {};
   head_len = 0;
   path.clear();

@@ -61,6 +61,8 @@ struct connection : runtime::task {
   std::uint64_t discard = 0;          // body bytes of the last request still to drop
   std::int64_t request_start_ms = 0;  // first byte of the request being read (0: none yet)
   std::int64_t request_start_ns = 0;
+  bool in_request = false;      // a request was read and its response is not finished
+  std::uint8_t req_method = 3;  // its `method_label` (stages/stats.hpp)
 
   // The request being served (views into `in`, valid until the response is sent).
   http::request_head req;

@@ -13,6 +13,7 @@
 #include "stages/connection.hpp"
 #include "stages/file_resolver.hpp"
 #include "stages/response.hpp"
+#include "stages/stats.hpp"
 
 namespace weir {
 
@@ -27,14 +28,17 @@ enum stage_id : runtime::stage_index {
   stage_send
 };
 
-/// Server-wide counters (relaxed atomics; metrics read them).
-struct server_counters {
-  std::atomic<std::uint64_t> accepted{0};
-  std::atomic<std::uint64_t> requests{0};
-  std::atomic<std::uint64_t> shed{0};  // answered 503 because a queue was full
-  std::atomic<std::uint64_t> accept_backoffs{0};
-  std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(close_reason::count)> closed{};
+/// One thread's share of the server-wide counters (see runtime/stats.hpp: written by that thread
+/// alone, folded by `server_context::snapshot`).
+struct server_stats_block {
+  std::array<std::array<runtime::local_counter, status_count>, method_count> responses{};
+  runtime::local_histogram request_duration;
+  runtime::local_counter sent_bytes;
+  runtime::local_counter requests_begun, requests_ended;
+  runtime::local_counter accepted, accept_backoffs;
+  std::array<runtime::local_counter, close_reason_count> closed{};
 };
+static_assert(close_reason_count == static_cast<std::size_t>(close_reason::count));
 
 /// What every stage shares: configuration, the document root, the cache, the connections, the
 /// pipeline and the event loop.
@@ -49,7 +53,7 @@ struct server_context {
   runtime::pipeline pipe;
   reactor* loop = nullptr;
   access_log log;
-  server_counters counters;
+  runtime::per_thread<server_stats_block> stats;
   std::atomic<bool> draining{false};
 
   /// Steady clock in milliseconds and nanoseconds.
@@ -67,6 +71,11 @@ struct server_context {
   void close(connection& c, close_reason why);
   /// Answers 503 + Retry-After at once (best effort, non-blocking) and closes.
   void shed(connection& c);
+  /// A request head was read (or found malformed): its response is now owed.
+  void begin_request(connection& c, method_label m);
+  /// Everything the server reports (folded per-thread counters; takes mutexes).
+  server_snapshot snapshot() const;
+
   /// Called once a response has been fully sent: log it, then keep the connection or close it.
   /// Returns the next stage (read_parse for a pipelined request) or stage_done.
   runtime::stage_index finish_response(connection& c);

@@ -142,8 +142,15 @@ void reactor::on_connection_event(std::uint64_t handle, std::uint32_t events) {
   if (!c->state.compare_exchange_strong(st, conn_state::active, std::memory_order_seq_cst)) return;
   // From here the event loop owns `c` until it hands it on.
   if (c->timed_out.load(std::memory_order_relaxed)) {
-    ctx_.close(*c, draining_.load(std::memory_order_relaxed) ? close_reason::shutdown
-                                                             : close_reason::timeout);
+    const bool draining = draining_.load(std::memory_order_relaxed);
+    // A stalled send, or a request head begun and not finished in time, was refused for taking
+    // too long; an idle keep-alive connection (or a lingering close) simply ended.
+    if (!draining && st == conn_state::parked_write) {
+      ctx_.pipe.count_rejected(stage_send, runtime::reject_reason::timeout);
+    } else if (!draining && !c->lingering && c->in_end > c->in_start) {
+      ctx_.pipe.count_rejected(stage_read_parse, runtime::reject_reason::timeout);
+    }
+    ctx_.close(*c, draining ? close_reason::shutdown : close_reason::timeout);
     return;
   }
   if (st == conn_state::parked_read) {

@@ -108,13 +108,16 @@ runtime::stage_index read_parse_stage::handle(runtime::task& t) {
         // The framing is lost: answer with what was found wrong, then close.
         c.head_len = static_cast<std::uint32_t>(buf.size());
         c.req = http::request_head{};
+        ctx_.begin_request(c, method_label::unknown);
         prepare_error_response(c, r.status, true);
         return stage_send;
       }
       if (r.outcome == http::parse_result::kind::complete) {
         c.head_len = static_cast<std::uint32_t>(r.consumed);
-        ctx_.counters.requests.fetch_add(1, std::memory_order_relaxed);
         const http::request_head& req = c.req;
+        ctx_.begin_request(c, req.verb == http::method::get    ? method_label::get
+                              : req.verb == http::method::head ? method_label::head
+                                                               : method_label::other);
         c.keep_alive = req.keep_alive;
         const bool has_body = req.chunked || (req.has_content_length && req.content_length > 0);
         if (req.verb != http::method::get && req.verb != http::method::head) {
@@ -138,6 +141,7 @@ runtime::stage_index read_parse_stage::handle(runtime::task& t) {
         return stage_cache_lookup;
       }
       if (c.in_end - c.in_start >= max_buffer) {  // the parser should have said 414/431
+        ctx_.begin_request(c, method_label::unknown);
         prepare_error_response(c, 431, true);
         return stage_send;
       }
@@ -163,6 +167,7 @@ runtime::stage_index read_parse_stage::handle(runtime::task& t) {
         // The event loop only times out parked connections; one whose bytes keep arriving is
         // rarely parked when it looks, so the deadline is enforced here as well.
         if (deadline <= now) {
+          if (!idle) ctx_.pipe.count_rejected(stage_read_parse, runtime::reject_reason::timeout);
           ctx_.close(c, close_reason::timeout);
           return runtime::stage_done;
         }

@@ -123,26 +123,85 @@ bool server_context::park(connection& c, bool for_write, std::int64_t deadline) 
 }
 
 void server_context::close(connection& c, close_reason why) {
-  counters.closed[static_cast<std::size_t>(why)].fetch_add(1, std::memory_order_relaxed);
+  server_stats_block& st = stats.local();
+  st.closed[static_cast<std::size_t>(why)].add();
+  st.sent_bytes.add(c.bytes_sent);  // a response cut off midway
+  if (c.in_request) st.requests_ended.add();
   if (c.fd >= 0) ::close(c.fd);
   connections.release(c);
 }
 
 void server_context::shed(connection& c) {
-  counters.shed.fetch_add(1, std::memory_order_relaxed);
   // Best effort: the socket buffer of a connection between requests has room for this.
-  [[maybe_unused]] auto n =
+  const ssize_t n =
       ::send(c.fd, shed_response_.data(), shed_response_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  server_stats_block& st = stats.local();
+  st.responses[c.in_request ? c.req_method : static_cast<std::size_t>(method_label::unknown)]
+              [status_index(503)]
+                  .add();
+  if (n > 0) st.sent_bytes.add(static_cast<std::uint64_t>(n));
   close(c, close_reason::overload);
+}
+
+void server_context::begin_request(connection& c, method_label m) {
+  c.in_request = true;
+  c.req_method = static_cast<std::uint8_t>(m);
+  stats.local().requests_begun.add();
+}
+
+server_snapshot server_context::snapshot() const {
+  server_snapshot s;
+  s.stages = pipe.stage_snapshots();
+  s.groups = pipe.group_snapshots();
+  std::uint64_t begun = 0, ended = 0;
+  stats.for_each([&](const server_stats_block& b) {
+    for (std::size_t m = 0; m < method_count; ++m) {
+      for (std::size_t i = 0; i < status_count; ++i) s.responses[m][i] += b.responses[m][i].get();
+    }
+    b.request_duration.fold_into(s.request_duration);
+    s.sent_bytes += b.sent_bytes.get();
+    begun += b.requests_begun.get();
+    ended += b.requests_ended.get();
+    s.connections_accepted += b.accepted.get();
+    s.accept_backoffs += b.accept_backoffs.get();
+    for (std::size_t r = 0; r < close_reason_count; ++r)
+      s.connections_closed[r] += b.closed[r].get();
+  });
+  // Blocks are read one after another while requests move on: never report a negative.
+  s.requests_in_flight = begun > ended ? begun - ended : 0;
+  s.connections_open = connections.in_use();
+  s.connections_max = cfg.max_connections;
+  const auto cs = cache.snapshot();
+  s.cache = {.hits = cs.hits,
+             .misses = cs.misses,
+             .insertions = cs.insertions,
+             .evictions = cs.evictions,
+             .bytes = cs.bytes,
+             .entries = cs.entries,
+             .capacity_bytes = cfg.cache_max_bytes};
+  return s;
 }
 
 runtime::stage_index server_context::finish_response(connection& c) {
   if (log.enabled()) log.record(c);
+  {
+    server_stats_block& st = stats.local();
+    const std::size_t status = status_index(c.status);
+    if (status < status_count) st.responses[c.req_method][status].add();
+    if (c.request_start_ns != 0) {
+      const std::int64_t took = now_ns() - c.request_start_ns;
+      st.request_duration.observe(took > 0 ? static_cast<std::uint64_t>(took) : 0);
+    }
+    st.sent_bytes.add(c.bytes_sent);
+    if (c.in_request) st.requests_ended.add();
+    c.in_request = false;
+  }
   ++c.requests;
   // The request head (and its views) are no longer needed.
   c.in_start += c.head_len;
   c.head_len = 0;
   c.request_start_ms = 0;
+  c.request_start_ns = 0;
   c.entry.reset();
   c.bytes_sent = 0;
   if (c.close_after || draining.load(std::memory_order_relaxed)) {
@@ -194,6 +253,7 @@ server::~server() {
 }
 
 void server::start() {
+  impl_->ctx.pipe.set_timing(impl_->ctx.cfg.metrics_enabled);
   auto& s = *impl_;
   if (s.started) return;
   ::signal(SIGPIPE, SIG_IGN);
@@ -235,6 +295,10 @@ std::uint16_t server::port() const {
 
 runtime::pipeline& server::pipeline() {
   return impl_->ctx.pipe;
+}
+
+server_snapshot server::snapshot() const {
+  return impl_->ctx.snapshot();
 }
 
 std::size_t server::open_connections() const {

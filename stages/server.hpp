@@ -6,6 +6,7 @@
 
 #include "runtime/config.hpp"
 #include "runtime/pipeline.hpp"
+#include "stages/stats.hpp"
 
 namespace weir {
 
@@ -33,6 +34,9 @@ class server {
   bool stop(std::chrono::milliseconds drain);
 
   runtime::pipeline& pipeline();
+  /// What the server reports about itself (for /metrics and the controllers); safe to call from
+  /// any thread while it runs. Not for the hot path: it folds every thread's counters.
+  server_snapshot snapshot() const;
   std::size_t open_connections() const;
 
  private:

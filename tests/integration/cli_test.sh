@@ -66,7 +66,8 @@ touch "$scratch/not-a-dir"
 
 # --- Information -------------------------------------------------------------------------------
 run 0 "--help" --help
-for flag in --root --listen --config --access-log --log-level --test-config --help --version; do
+for flag in --root --listen --config --access-log --log-level --metrics-listen --no-metrics \
+  --test-config --help --version; do
   contains "--help lists $flag" "$out" "$flag"
 done
 contains "--help has an example" "$out" "Example"
@@ -88,6 +89,11 @@ usage_error "bad --listen port" "--listen" --listen=127.0.0.1:65536
 usage_error "missing value" "--listen: missing value" --listen
 usage_error "missing value before a flag" "--root: missing value" --root --test-config
 usage_error "bad --log-level" '--log-level: "loud" is not one of' --log-level loud
+usage_error "bad --metrics-listen" '--metrics-listen: "9464" is not ADDR:PORT' --metrics-listen 9464
+usage_error "--metrics-listen with --no-metrics" "choose one" --metrics-listen 127.0.0.1:1 \
+  --no-metrics
+usage_error "metrics on the public port" "metrics.listen" --listen 127.0.0.1:8081 \
+  --metrics-listen 127.0.0.1:8081 --test-config
 usage_error "switch with a value" "--help" --help=yes
 usage_error "--root does not exist" '--root: "/nonexistent/weir" is not a directory' \
   --root /nonexistent/weir
@@ -111,7 +117,10 @@ run 0 "--test-config with --root" --root "$scratch/site" --test-config
 run 0 "--test-config with the sample site" --test-config
 run 0 "--test-config with deploy/weir.yaml" --config "$source_dir/deploy/weir.yaml" --test-config
 run 0 "--test-config with =values" --root="$scratch/site" '--listen=[::1]:0' --log-level=warn \
-  --access-log=- --test-config
+  --access-log=- '--metrics-listen=127.0.0.1:0' --test-config
+usage_error "IPv6 --metrics-listen" "IPv6 is not supported" '--metrics-listen=[::1]:9464' \
+  --test-config
+run 0 "--no-metrics" --no-metrics --test-config
 # Flags override the file (the file must still be valid on its own).
 printf 'root: /nonexistent/weir\n' >"$scratch/overridden-root.yaml"
 run 0 "--root overrides the config file" --config "$scratch/overridden-root.yaml" \
@@ -120,9 +129,11 @@ run 0 "--root overrides the config file" --config "$scratch/overridden-root.yaml
 # --- A real server (needs the server core) --------------------------------------------------------
 # The file's listen address and log level are overridden by flags; the log and the port show it.
 port=$(free_port)
+mport=$(free_port)
 printf 'listen: "127.0.0.1:1"\nlog_level: error\n' >"$scratch/server.yaml"
 TMPDIR="$scratch/tmp" "$weir" --config "$scratch/server.yaml" --listen "127.0.0.1:$port" \
-  --log-level info --access-log - >"$scratch/server.out" 2>"$scratch/server.err" </dev/null &
+  --log-level info --access-log - --metrics-listen "127.0.0.1:$mport" \
+  >"$scratch/server.out" 2>"$scratch/server.err" </dev/null &
 server_pid=$!
 
 ready=0
@@ -150,15 +161,28 @@ if [[ $ready -eq 1 ]]; then
   contains "start-up log" "$log" "127.0.0.1:$port"
   contains "start-up log" "$log" "$scratch/tmp/weir-sample-"
   contains "start-up log" "$log" "stage groups"
+  contains "start-up log" "$log" "metrics: http://127.0.0.1:$mport/metrics"
+  metrics=$(curl -s --max-time 5 "http://127.0.0.1:$mport/metrics")
+  contains "metrics endpoint" "$metrics" "weir_build_info{version=\"$project_version\"} 1"
+  contains "metrics endpoint" "$metrics" 'weir_stage_processed_total{stage="send"}'
+  code=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/metrics")
+  [[ $code == 404 ]] || fail "GET /metrics on the public port: status $code, want 404"
   compgen -G "$scratch/tmp/weir-sample-*/index.html" >/dev/null ||
     fail "sample site not materialized under \$TMPDIR"
 
   # A second server on the same port: a runtime error, exit 1.
   rc=0
-  timeout 20 "$weir" --listen "127.0.0.1:$port" --root "$scratch/site" \
+  timeout 20 "$weir" --listen "127.0.0.1:$port" --root "$scratch/site" --no-metrics \
     >/dev/null 2>"$scratch/in-use.err" </dev/null || rc=$?
   [[ $rc -eq 1 ]] || fail "port in use: exit $rc, want 1"
   contains "port in use" "$(<"$scratch/in-use.err")" "$port"
+  # The metrics port in use: the same, naming the metrics address.
+  rc=0
+  timeout 20 "$weir" --listen "127.0.0.1:0" --root "$scratch/site" \
+    --metrics-listen "127.0.0.1:$mport" >/dev/null 2>"$scratch/in-use.err" </dev/null || rc=$?
+  [[ $rc -eq 1 ]] || fail "metrics port in use: exit $rc, want 1"
+  contains "metrics port in use" "$(<"$scratch/in-use.err")" "metrics.listen"
+  contains "metrics port in use" "$(<"$scratch/in-use.err")" "127.0.0.1:$mport"
 
   kill -HUP "$server_pid"
   sleep 0.5

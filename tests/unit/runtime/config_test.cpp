@@ -112,6 +112,7 @@ timeouts: { header: 5s, keepalive: 2m, send: 30s, drain: 1500 }
 limits: { max_connections: 20000, max_request_line: 4KiB, max_header_bytes: 32k, max_headers: 50,
           send_lowat: 64KiB }
 retry_after: 7
+metrics: { enabled: false, listen: "127.0.0.2:19464" }
 access_log: "-"
 log_level: debug
 )");
@@ -137,6 +138,8 @@ log_level: debug
   EXPECT_EQ(c.max_headers, 50u);
   EXPECT_EQ(c.send_lowat, 65536u);
   EXPECT_EQ(c.retry_after_seconds, 7u);
+  EXPECT_FALSE(c.metrics_enabled);
+  EXPECT_EQ(c.metrics_listen, "127.0.0.2:19464");
   EXPECT_EQ(c.access_log, "-");
   EXPECT_EQ(c.log_level, "debug");
 }
@@ -279,6 +282,17 @@ TEST_F(config_file_test, value_errors_name_the_field_and_what_is_accepted) {
       "limits.send_lowat: 65MiB is out of range 0..64MiB (0: the kernel's default)");
   EXPECT_CONFIG_ERROR("limits: {send_lowat: -1}", "limits.send_lowat: ");
   EXPECT_CONFIG_ERROR("retry_after: 3601", "retry_after: 3601 is out of range 0..3600");
+  EXPECT_CONFIG_ERROR("metrics: {listen: 9464}",
+                      "metrics.listen: \"9464\" is not IPv4ADDR:PORT (e.g. 127.0.0.1:9464; IPv6 is "
+                      "not supported)");
+  EXPECT_CONFIG_ERROR("metrics: {listen: \"[::1]:9464\"}",
+                      "metrics.listen: \"[::1]:9464\" is not IPv4ADDR:PORT");
+  EXPECT_CONFIG_ERROR("metrics: {enabled: maybe}", "metrics.enabled: ");
+  EXPECT_CONFIG_ERROR("metrics: {port: 1}",
+                      "metrics.port: unknown key (expected one of enabled, listen)");
+  EXPECT_CONFIG_ERROR("listen: \"127.0.0.1:9000\"\nmetrics: {listen: \"127.0.0.1:9000\"}",
+                      "metrics.listen: \"127.0.0.1:9000\" is the public listen address; metrics "
+                      "need their own port");
   EXPECT_CONFIG_ERROR("retry_after: -1", "retry_after: -1 is out of range 0..3600");
   EXPECT_CONFIG_ERROR("log_level: loud",
                       "log_level: \"loud\" is not one of trace, debug, info, warn, error, off");
@@ -316,7 +330,7 @@ TEST_F(config_file_test, unknown_keys_are_named_with_the_accepted_ones) {
   EXPECT_CONFIG_ERROR("lisen: \"127.0.0.1:80\"",
                       "config: lisen: unknown key (expected one of listen, root, "
                       "follow_symlinks_outside_root, stages, cache, timeouts, limits, "
-                      "retry_after, access_log, log_level)");
+                      "retry_after, metrics, access_log, log_level)");
   EXPECT_CONFIG_ERROR("stages: {parse: {threads: 1}}",
                       "stages.parse: unknown key (expected one of accept, read_parse, "
                       "cache_lookup, disk_io, send)");

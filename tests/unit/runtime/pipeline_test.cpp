@@ -105,8 +105,8 @@ void expect_passed_abc_once(const std::vector<trace_task>& tasks, std::size_t co
 
 void expect_processed(const pipeline& p, const abc_stages& s, std::size_t n) {
   for (stage_index st : {s.a.self, s.b.self, s.c.self}) {
-    EXPECT_EQ(p.counters(st).processed.load(), n) << p.stage_name(st);
-    EXPECT_EQ(p.counters(st).rejected_full.load(), 0u) << p.stage_name(st);
+    EXPECT_EQ(p.processed(st), n) << p.stage_name(st);
+    EXPECT_EQ(p.rejected(st, reject_reason::queue_full), 0u) << p.stage_name(st);
   }
 }
 
@@ -260,23 +260,23 @@ TEST(Pipeline, FullNextGroupCallsOverloadHandler) {
     EXPECT_EQ(refusals[0].first, 2u);
     EXPECT_EQ(refusals[0].second, s.c.self);
   }
-  EXPECT_EQ(p.counters(s.c.self).rejected_full.load(), 1u);
+  EXPECT_EQ(p.rejected(s.c.self, reject_reason::queue_full), 1u);
   EXPECT_EQ(tasks[2].steps, 2u) << "a refused task must not run the refused stage";
 
   // dispatch into the full group fails and leaves the task to the caller; no handler call.
   EXPECT_FALSE(p.dispatch(tasks[3], s.c.self));
-  EXPECT_EQ(p.counters(s.c.self).rejected_full.load(), 2u);
+  EXPECT_EQ(p.rejected(s.c.self, reject_reason::queue_full), 2u);
   EXPECT_EQ(overload_calls.load(), 1);
   EXPECT_EQ(tasks[3].steps, 0u);
 
   release.open();
   ASSERT_TRUE(eventually([&] { return s.finished.load() == 2; }));
   p.stop();
-  EXPECT_EQ(p.counters(s.a.self).processed.load(), 3u);
-  EXPECT_EQ(p.counters(s.b.self).processed.load(), 3u);
-  EXPECT_EQ(p.counters(s.c.self).processed.load(), 2u);
-  EXPECT_EQ(p.counters(s.a.self).rejected_full.load(), 0u);
-  EXPECT_EQ(p.counters(s.b.self).rejected_full.load(), 0u);
+  EXPECT_EQ(p.processed(s.a.self), 3u);
+  EXPECT_EQ(p.processed(s.b.self), 3u);
+  EXPECT_EQ(p.processed(s.c.self), 2u);
+  EXPECT_EQ(p.rejected(s.a.self, reject_reason::queue_full), 0u);
+  EXPECT_EQ(p.rejected(s.b.self, reject_reason::queue_full), 0u);
   EXPECT_EQ(overload_calls.load(), 1);
 }
 
@@ -307,7 +307,7 @@ TEST(Pipeline, DispatchReturnsFalseWhenTheFirstGroupIsFull) {
   ASSERT_TRUE(p.dispatch(tasks[1], s.a.self));
   ASSERT_TRUE(p.dispatch(tasks[2], s.a.self));
   EXPECT_FALSE(p.dispatch(tasks[3], s.a.self));
-  EXPECT_EQ(p.counters(s.a.self).rejected_full.load(), 1u);
+  EXPECT_EQ(p.rejected(s.a.self, reject_reason::queue_full), 1u);
 
   release.open();
   ASSERT_TRUE(eventually([&] { return s.finished.load() == 3; }));
@@ -411,8 +411,8 @@ TEST(Pipeline, AStageThatNamesItselfYieldsToTheBackOfItsQueue) {
   ASSERT_TRUE(eventually([&] { return y.finished.load() == 3; }));
   p.stop();
   EXPECT_EQ(std::string(y.order.begin(), y.order.end()), "abcaba");
-  EXPECT_EQ(p.counters(y.self).processed.load(), 6u);
-  EXPECT_EQ(p.counters(y.self).rejected_full.load(), 0u);
+  EXPECT_EQ(p.processed(y.self), 6u);
+  EXPECT_EQ(p.rejected(y.self, reject_reason::queue_full), 0u);
 }
 
 // With its queue full, a yielding task runs again at once rather than being refused.
@@ -438,7 +438,105 @@ TEST(Pipeline, AYieldIntoAFullQueueRunsOnAtOnce) {
   ASSERT_TRUE(eventually([&] { return y.finished.load() == 3; }));
   p.stop();
   EXPECT_EQ(std::string(y.order.begin(), y.order.end()), "aabc");
-  EXPECT_EQ(p.counters(y.self).rejected_full.load(), 0u);
+  EXPECT_EQ(p.rejected(y.self, reject_reason::queue_full), 0u);
+}
+
+// Busy-waits (no sleep: the time must be spent inside the stage).
+void spin_for(std::chrono::microseconds d) {
+  const auto until = std::chrono::steady_clock::now() + d;
+  while (std::chrono::steady_clock::now() < until) {
+  }
+}
+
+class spinning_stage : public stage_handler {
+ public:
+  stage_index handle(task&) override {
+    spin_for(3ms);
+    finished.fetch_add(1);
+    return stage_done;
+  }
+  std::atomic<int> finished{0};
+};
+
+std::uint64_t observations_above(const histogram_snapshot& h, std::uint64_t ns) {
+  std::uint64_t n = 0;
+  for (std::size_t i = latency_bucket(ns) + 1; i < latency_buckets; ++i) n += h.counts[i];
+  return n;
+}
+
+TEST(Pipeline, SnapshotTimesServiceAndQueueWait) {
+  spinning_stage st;
+  pipeline p;
+  const stage_index s = p.add_stage("slow", st);
+  auto& g = p.add_group({.name = "slow-group", .capacity = 8, .threads = 1});
+  p.assign(s, g);
+  task a, b;
+  ASSERT_TRUE(p.dispatch(a, s));
+  ASSERT_TRUE(p.dispatch(b, s));  // waits in the queue while a spins
+  ASSERT_TRUE(eventually([&] { return st.finished.load() == 2; }));
+  p.stop();
+  const std::vector<stage_snapshot> snap = p.stage_snapshots();
+  ASSERT_EQ(snap.size(), 1u);
+  const stage_snapshot& slow = snap[0];
+  EXPECT_EQ(slow.name, "slow");
+  EXPECT_EQ(slow.group, "slow-group");
+  EXPECT_EQ(slow.queue_capacity, 8u);
+  EXPECT_EQ(slow.queue_depth, 0u);
+  EXPECT_EQ(slow.threads, 1u);
+  EXPECT_EQ(slow.processed, 2u);
+  EXPECT_EQ(slow.service.count(), 2u);
+  EXPECT_EQ(observations_above(slow.service, 2'500'000), 2u) << "each call spun 3 ms";
+  EXPECT_GE(slow.service.sum_ns, 6'000'000u);
+  EXPECT_EQ(slow.queue_wait.count(), 2u);
+  EXPECT_GE(observations_above(slow.queue_wait, 1'000'000), 1u) << "b waited for a's 3 ms";
+}
+
+TEST(Pipeline, FusedCallsHaveNoQueueWaitAndTimingCanBeTurnedOff) {
+  for (const bool timed : {true, false}) {
+    SCOPED_TRACE(timed ? "timed" : "not timed");
+    auto tasks = make_tasks(200);
+    abc_stages s;
+    pipeline p;
+    p.set_timing(timed);
+    s.add_to(p);
+    auto& front = p.add_group({.name = "front", .capacity = flow_capacity, .threads = 1});
+    auto& back = p.add_group({.name = "back", .capacity = flow_capacity, .threads = 1});
+    p.assign(s.a.self, front);
+    p.assign(s.b.self, front);
+    p.assign(s.c.self, back);
+    ASSERT_NO_FATAL_FAILURE(flow_all_then_stop(p, tasks, s));
+    const auto snap = p.stage_snapshots();
+    const std::uint64_t n = timed ? tasks.size() : 0;
+    EXPECT_EQ(snap[s.a.self].queue_wait.count(), n);   // dispatched into front
+    EXPECT_EQ(snap[s.b.self].queue_wait.count(), 0u);  // called directly by a
+    EXPECT_EQ(snap[s.c.self].queue_wait.count(), n);   // hopped to back
+    for (const auto& st : snap) {
+      EXPECT_EQ(st.service.count(), n) << st.name;
+      EXPECT_EQ(st.processed, tasks.size()) << st.name;
+    }
+    EXPECT_EQ(snap[s.b.self].group, "front");
+    EXPECT_EQ(snap[s.c.self].group, "back");
+  }
+}
+
+TEST(Pipeline, CountRejectedAddsToTheStagesReason) {
+  tracing_stage st;
+  pipeline p;
+  const stage_index s = p.add_stage("s", st);
+  auto& g = p.add_group({.name = "g", .capacity = 4, .threads = 1});
+  p.assign(s, g);
+  p.count_rejected(s, reject_reason::timeout);
+  std::thread([&] { p.count_rejected(s, reject_reason::timeout); }).join();
+  p.count_rejected(s, reject_reason::admission);
+  EXPECT_EQ(p.rejected(s, reject_reason::timeout), 2u);
+  EXPECT_EQ(p.rejected(s, reject_reason::admission), 1u);
+  EXPECT_EQ(p.rejected(s, reject_reason::queue_full), 0u);
+  const auto snap = p.stage_snapshots();
+  EXPECT_EQ(snap[0].rejected[static_cast<std::size_t>(reject_reason::timeout)], 2u);
+  const auto groups = p.group_snapshots();
+  ASSERT_EQ(groups.size(), 1u);
+  EXPECT_EQ(groups[0].name, "g");
+  EXPECT_EQ(groups[0].queue_capacity, 4u);
 }
 
 TEST(Pipeline, AddStageRefusesMoreThanMaxStages) {
