@@ -3,7 +3,7 @@
 # time, each server pinned to CPU 0 and wrk pinned to CPU 1. See bench/README.md.
 #
 # usage: bench/compare.sh [--duration SECS] [--connections N] [--weir-config FILE] [--label TEXT]
-#                         [--fused] [--help]
+#                         [--fused] [--metrics] [--help]
 # env:   WEIR    weir binary      (default: <repo>/build/release/weir)
 #        SHARED  shared fixtures  (default: <repo>/../shared; uses bench/make-docroot.sh,
 #                                  bench/mix.lua, bench/peers/*.conf.in)
@@ -15,6 +15,7 @@ readonly WARMUP_SECS=2
 readonly READY_TIMEOUT_SECS=10 # a server must answer 200 within this after launch
 readonly STOP_TIMEOUT_SECS=15  # then SIGKILL (weir drains for up to timeouts.drain = 10s)
 readonly TARGET_RATIO=0.8      # weir/lighttpd target
+readonly METRICS_TARGET=0.97   # weir/weir(no-metrics) target: metrics cost at most 3 %
 
 usage() {
   cat <<'EOF'
@@ -23,8 +24,9 @@ Benchmark weir side by side with nginx and lighttpd on 127.0.0.1.
 
 Each server runs alone, pinned to CPU 0 (taskset -c 0); wrk runs pinned to CPU 1
 (wrk -t1 -cN -dSECS --latency). Per workload (the 500 B file /c0/f0.bin, then the SPECweb96 mix
-from mix.lua) the servers run in turn: weir, [weir(fused),] nginx, lighttpd. Each run: fresh start,
-wait until it answers, 2 s warm-up (discarded), measured run, stop.
+from mix.lua) the servers run in turn: weir, [weir(no-metrics),] [weir(fused),] nginx, lighttpd.
+Each run: fresh start, wait until it answers, 2 s warm-up (discarded), measured run, stop.
+weir runs with its metrics endpoint on (the default), on a free loopback port.
 
   --duration SECS     length of each measured run, 1..3600 (default: 10)
   --connections N     wrk connections, 1..10000 (default: 64)
@@ -32,6 +34,8 @@ wait until it answers, 2 s warm-up (discarded), measured run, stop.
   --label TEXT        free text printed with the results and in the RESULT lines
   --fused             also run weir with read_parse and cache_lookup fused into one stage group,
                       reported as the column weir(fused)
+  --metrics           also run weir with --no-metrics, reported as the column weir(no-metrics),
+                      and print the metrics cost weir/weir(no-metrics) (target >= 0.97)
   --help              print this help and exit
 
 Environment: WEIR (weir binary, default build/release/weir), SHARED (shared fixture directory,
@@ -39,7 +43,8 @@ default ../shared relative to the repository), DOCROOT (cached docroot, default
 ${TMPDIR:-/tmp}/weir-bench-docroot).
 
 Output: a table of requests/s and p99 latency per server, resident memory after the mix run, one
-verdict line per workload ("weir/lighttpd = R (target >= 0.8): PASS|BELOW") and one machine-readable
+verdict line per workload ("weir/lighttpd = R (target >= 0.8): PASS|BELOW"; with --metrics also
+"metrics cost: weir/weir(no-metrics) = R (target >= 0.97)") and one machine-readable
 "RESULT workload=..." line per workload.
 Exit status: 0 every run clean; 1 setup error; 2 bad option; 3 results printed, but some run had
 non-2xx responses, socket errors, a server that failed to start, or a server that died.
@@ -55,6 +60,7 @@ CONNECTIONS=64
 WEIR_CONFIG=""
 LABEL=""
 FUSED=0
+METRICS=0
 while (($#)); do
   opt=$1
   val=""
@@ -62,6 +68,7 @@ while (($#)); do
     --*=*) val=${opt#*=}; opt=${opt%%=*}; shift ;;
     --help | -h) usage; exit 0 ;;
     --fused) FUSED=1; shift; continue ;;
+    --metrics) METRICS=1; shift; continue ;;
     --duration | --connections | --weir-config | --label)
       (($# >= 2)) || usage_error "$opt needs a value"
       val=$2; shift 2 ;;
@@ -190,6 +197,20 @@ DOCROOT=$(cd "$DOCROOT" && pwd)
   --test-config >"$RUNDIR/weir-test-config.log" 2>&1 ||
   die "weir rejects its configuration: $(cat "$RUNDIR/weir-test-config.log")"
 
+# weir's metrics endpoint defaults to 127.0.0.1:9464; every weir run gets a free port of its own
+# instead (--metrics-listen), so runs never collide with each other or with another weir. A weir
+# built before the endpoint existed has no such flag and runs as it is, without --metrics.
+weir_help=$("$WEIR" --help 2>/dev/null || true)
+WEIR_HAS_METRICS=0
+[[ $weir_help == *--metrics-listen* && $weir_help == *--no-metrics* ]] && WEIR_HAS_METRICS=1
+if ((METRICS)); then
+  ((WEIR_HAS_METRICS)) ||
+    die "--metrics: $WEIR has no --metrics-listen/--no-metrics (built before the metrics endpoint?)"
+  "$WEIR" --root "$DOCROOT" --listen 127.0.0.1:0 ${WEIR_CONFIG:+--config "$WEIR_CONFIG"} \
+    --no-metrics --test-config >"$RUNDIR/weir-test-nometrics.log" 2>&1 ||
+    die "weir rejects --no-metrics: $(cat "$RUNDIR/weir-test-nometrics.log")"
+fi
+
 # Fusion is limited to neighbouring stages (accept, read_parse, cache_lookup, disk_io, send):
 # read_parse and cache_lookup share one queue and one thread; the group's first stage sets both.
 FUSED_CONFIG=$RUNDIR/weir-fused.yaml
@@ -241,12 +262,20 @@ start_server() {
   CUR_PIDS=()
   CHILD_PID=""
   case $name in
-    weir | weir_fused)
-      local cfg=$WEIR_CONFIG
+    weir | weir_fused | weir_nometrics)
+      local cfg=$WEIR_CONFIG metrics=()
       [[ $name == weir_fused ]] && cfg=$FUSED_CONFIG
-      # every thread weir starts inherits the launcher's affinity
+      METRICS_PORT=""
+      if [[ $name == weir_nometrics ]]; then
+        metrics=(--no-metrics)
+      elif ((WEIR_HAS_METRICS)); then
+        METRICS_PORT=$(free_port)
+        while [[ $METRICS_PORT == "$PORT" ]]; do METRICS_PORT=$(free_port); done
+        metrics=(--metrics-listen "127.0.0.1:$METRICS_PORT")
+      fi
+      # every thread weir starts inherits the launcher's affinity (the metrics threads too)
       taskset -c "$SERVER_CPU" "$WEIR" --root "$DOCROOT" --listen "127.0.0.1:$PORT" \
-        ${cfg:+--config "$cfg"} </dev/null >"$LOG" 2>&1 &
+        ${cfg:+--config "$cfg"} "${metrics[@]}" </dev/null >"$LOG" 2>&1 &
       CHILD_PID=$!
       CUR_PIDS=("$CHILD_PID")
       ;;
@@ -309,6 +338,15 @@ start_server() {
       "http://127.0.0.1:$PORT/${u%%:*}" 2>/dev/null || true)
     [[ $got == "$want" ]] || { echo "(GET /${u%%:*}: got '$got', want '$want')" >>"$LOG"; return 1; }
   done
+  # a weir with metrics on measures what it claims to: the endpoint answers
+  if [[ $name == weir* && -n ${METRICS_PORT:-} ]]; then
+    got=$(curl -s -o /dev/null --max-time 5 -w '%{http_code}' \
+      "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null || true)
+    if [[ $got != 200 ]]; then
+      echo "(GET /metrics on 127.0.0.1:$METRICS_PORT: got '$got', want 200)" >>"$LOG"
+      return 1
+    fi
+  fi
   if [[ $name == nginx ]]; then
     local w
     for w in $(pgrep -P "${CUR_PIDS[0]}" || true); do CUR_PIDS+=("$w"); done
@@ -370,10 +408,16 @@ parse_wrk() {
 
 # ----------------------------------------------------------------------------------------- driver
 SERVERS=(weir)
+((METRICS)) && SERVERS+=(weir_nometrics)
 ((FUSED)) && SERVERS+=(weir_fused)
 SERVERS+=(nginx lighttpd)
 WORKLOADS=(c0 mix)
-declare -A DISPLAY=([weir]=weir [weir_fused]="weir(fused)" [nginx]=nginx [lighttpd]=lighttpd)
+declare -A DISPLAY=([weir]=weir [weir_nometrics]="weir(no-metrics)" [weir_fused]="weir(fused)"
+  [nginx]=nginx [lighttpd]=lighttpd)
+NAME_WIDTH=12 # progress lines: wide enough for every server's name
+for srv in "${SERVERS[@]}"; do
+  if ((${#DISPLAY[$srv]} > NAME_WIDTH)); then NAME_WIDTH=${#DISPLAY[$srv]}; fi
+done
 declare -A WL_NAME=([c0]="c0 (500 B)" [mix]="mix (SPECweb96)")
 declare -A RPS=() P99=() NON2XX=() SOCKERR=() STATUS=() RSS=()
 TROUBLE=0
@@ -387,7 +431,7 @@ log_tail() { # show the end of the current server's log (its run directory goes 
 cat <<EOF
 weir side-by-side benchmark${LABEL:+  [$LABEL]}
   weir:     $WEIR ($("$WEIR" --version 2>/dev/null | head -n 1 || echo "version unknown"))
-  config:   ${WEIR_CONFIG:-built-in defaults}$( ((FUSED)) && echo "; weir(fused): read_parse+cache_lookup in group 'fast'")
+  config:   ${WEIR_CONFIG:-built-in defaults}$( ((METRICS)) && echo "; weir(no-metrics): --no-metrics")$( ((FUSED)) && echo "; weir(fused): read_parse+cache_lookup in group 'fast'")
   peers:    $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(lighttpd -v 2>&1 | awk '{print $1}')
   docroot:  $DOCROOT
   load:     taskset -c $LOAD_CPU wrk -t1 -c$CONNECTIONS -d${DURATION}s --latency (after a ${WARMUP_SECS}s warm-up, discarded)
@@ -399,7 +443,7 @@ EOF
 for wl in "${WORKLOADS[@]}"; do
   for srv in "${SERVERS[@]}"; do
     key=$wl:$srv
-    printf '[%-3s] %-12s ' "$wl" "${DISPLAY[$srv]}"
+    printf '[%-3s] %-*s ' "$wl" "$NAME_WIDTH" "${DISPLAY[$srv]}"
     if ! start_server "$srv" "$wl"; then
       STATUS[$key]=FAILED
       TROUBLE=1
@@ -475,8 +519,10 @@ verdict() { # ratio -> PASS | BELOW | FAILED
 echo
 echo "Throughput (requests/s, higher is better)${LABEL:+  [$LABEL]}"
 hdr=(workload "weir req/s")
+((METRICS)) && hdr+=("weir(no-metrics) req/s")
 ((FUSED)) && hdr+=("weir(fused) req/s")
 hdr+=("nginx req/s" "lighttpd req/s" "weir/nginx" "weir/lighttpd")
+((METRICS)) && hdr+=("weir/no-metrics")
 ((FUSED)) && hdr+=("fused/lighttpd")
 fmt="%-16s"
 for ((i = 1; i < ${#hdr[@]}; i++)); do fmt+=" | %${#hdr[i]}s"; done
@@ -485,10 +531,12 @@ fmt+="\n"
 printf "$fmt" "${hdr[@]}"
 for wl in "${WORKLOADS[@]}"; do
   row=("${WL_NAME[$wl]}" "$(num "${RPS[$wl:weir]:-}")")
+  ((METRICS)) && row+=("$(num "${RPS[$wl:weir_nometrics]:-}")")
   ((FUSED)) && row+=("$(num "${RPS[$wl:weir_fused]:-}")")
   row+=("$(num "${RPS[$wl:nginx]:-}")" "$(num "${RPS[$wl:lighttpd]:-}")"
     "$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:nginx]:-}")"
     "$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:lighttpd]:-}")")
+  ((METRICS)) && row+=("$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:weir_nometrics]:-}")")
   ((FUSED)) && row+=("$(ratio "${RPS[$wl:weir_fused]:-}" "${RPS[$wl:lighttpd]:-}")")
   # shellcheck disable=SC2059
   printf "$fmt" "${row[@]}"
@@ -496,11 +544,11 @@ done
 
 echo
 echo "p99 latency (ms, lower is better) and non-2xx responses / socket errors"
-fmt="%-16s"
-for srv in "${SERVERS[@]}"; do fmt+=" | %20s"; done
-fmt+="\n"
 hdr=(workload)
 for srv in "${SERVERS[@]}"; do hdr+=("${DISPLAY[$srv]} p99 (bad)"); done
+fmt="%-16s"
+for ((i = 1; i < ${#hdr[@]}; i++)); do fmt+=" | %$((${#hdr[i]} > 20 ? ${#hdr[i]} : 20))s"; done
+fmt+="\n"
 # shellcheck disable=SC2059
 printf "$fmt" "${hdr[@]}"
 for wl in "${WORKLOADS[@]}"; do
@@ -535,6 +583,10 @@ for wl in "${WORKLOADS[@]}"; do
     rf=$(ratio "${RPS[$wl:weir_fused]:-}" "${RPS[$wl:lighttpd]:-}")
     printf '%-16s weir(fused)/lighttpd = %s (target >= %s): %s\n' "${WL_NAME[$wl]}:" "$rf" "$TARGET_RATIO" "$(verdict "$rf")"
   fi
+  if ((METRICS)); then
+    printf '%-16s metrics cost: weir/weir(no-metrics) = %s (target >= %s)\n' "${WL_NAME[$wl]}:" \
+      "$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:weir_nometrics]:-}")" "$METRICS_TARGET"
+  fi
 done
 
 echo
@@ -551,6 +603,7 @@ for wl in "${WORKLOADS[@]}"; do
   r=$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:lighttpd]:-}")
   line+=" weir_nginx=$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:nginx]:-}") weir_lighttpd=$r"
   ((FUSED)) && line+=" weir_fused_lighttpd=$(ratio "${RPS[$wl:weir_fused]:-}" "${RPS[$wl:lighttpd]:-}")"
+  ((METRICS)) && line+=" metrics_ratio=$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:weir_nometrics]:-}")"
   line+=" target=$TARGET_RATIO verdict=$(verdict "$r") duration=$DURATION connections=$CONNECTIONS"
   [[ -n $LABEL ]] && line+=" label=$safe_label"
   echo "$line"

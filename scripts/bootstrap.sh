@@ -5,7 +5,7 @@ set -eu
 want="build-essential cmake ninja-build ccache pkg-config libboost-dev libtbb-dev \
 prometheus-cpp-dev libyaml-cpp-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev"
 case "${1:-build}" in
-  test) want="$want curl python3" ;;
+  test) want="$want curl python3 prometheus" ;; # prometheus: promtool + server, metrics tests
   bench) want="$want wrk nginx-light lighttpd python3 curl util-linux" ;;
 esac
 missing=""
