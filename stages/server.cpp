@@ -123,12 +123,15 @@ bool server_context::park(connection& c, bool for_write, std::int64_t deadline) 
 }
 
 void server_context::close(connection& c, close_reason why) {
-  server_stats_block& st = stats.local();
-  st.closed[static_cast<std::size_t>(why)].add();
-  st.sent_bytes.add(c.bytes_sent);  // a response cut off midway
-  if (c.in_request) st.requests_ended.add();
+  const std::uint64_t cut_off_bytes = c.bytes_sent;  // of a response cut off midway
+  const bool in_request = c.in_request;
   if (c.fd >= 0) ::close(c.fd);
   connections.release(c);
+  // Counted once it no longer counts as open: a scrape that sees it closed sees it gone.
+  server_stats_block& st = stats.local();
+  st.closed[static_cast<std::size_t>(why)].add();
+  st.sent_bytes.add(cut_off_bytes);
+  if (in_request) st.requests_ended.add();
 }
 
 void server_context::shed(connection& c) {
@@ -185,9 +188,8 @@ server_snapshot server_context::snapshot() const {
 runtime::stage_index server_context::finish_response(connection& c) {
   if (log.enabled()) log.record(c);
   {
+    // The response count last: whoever sees it counted sees the rest of its figures too.
     server_stats_block& st = stats.local();
-    const std::size_t status = status_index(c.status);
-    if (status < status_count) st.responses[c.req_method][status].add();
     if (c.request_start_ns != 0) {
       const std::int64_t took = now_ns() - c.request_start_ns;
       st.request_duration.observe(took > 0 ? static_cast<std::uint64_t>(took) : 0);
@@ -195,6 +197,8 @@ runtime::stage_index server_context::finish_response(connection& c) {
     st.sent_bytes.add(c.bytes_sent);
     if (c.in_request) st.requests_ended.add();
     c.in_request = false;
+    const std::size_t status = status_index(c.status);
+    if (status < status_count) st.responses[c.req_method][status].add();
   }
   ++c.requests;
   // The request head (and its views) are no longer needed.
