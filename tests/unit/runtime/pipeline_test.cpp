@@ -388,57 +388,55 @@ class yielding_stage : public stage_handler {
   std::atomic<int> finished{0};
 };
 
-TEST(Pipeline, AStageThatNamesItselfYieldsToTheBackOfItsQueue) {
+struct yield_run {
+  std::string order;  // the tasks' names, one per turn
+  std::uint64_t processed = 0, rejected_full = 0;
+};
+
+// Tasks a (yielding `a_turns` times) and b (`b_turns`), then c, into one worker's queue of
+// `capacity`; b and c are queued while the worker holds a's first turn.
+yield_run run_yielding(std::size_t capacity, int a_turns, int b_turns) {
   gate hold;
   gate_opener release{hold};
   yielding_stage y;
   y.hold_first = &hold;
   pipeline p;
   y.self = p.add_stage("y", y);
-  auto& g = p.add_group({.name = "g", .capacity = 16, .threads = 1});
+  auto& g = p.add_group({.name = "g", .capacity = capacity, .threads = 1});
   p.assign(y.self, g);
   yielding_stage::turn_task a, b, c;
   a.name = 'a';
-  a.turns_left = 2;
+  a.turns_left = a_turns;
   b.name = 'b';
-  b.turns_left = 1;
+  b.turns_left = b_turns;
   c.name = 'c';
-  ASSERT_TRUE(p.dispatch(a, y.self));
-  ASSERT_TRUE(eventually([&] { return g.depth() == 0; }));  // the worker holds a
-  ASSERT_TRUE(p.dispatch(b, y.self));
-  ASSERT_TRUE(p.dispatch(c, y.self));
+  yield_run out;
+  if (!p.dispatch(a, y.self) || !eventually([&] { return g.depth() == 0; }) ||
+      !p.dispatch(b, y.self) || !p.dispatch(c, y.self)) {
+    ADD_FAILURE() << "could not queue a, b and c";
+    return out;
+  }
   hold.open();
-  ASSERT_TRUE(eventually([&] { return y.finished.load() == 3; }));
+  if (!eventually([&] { return y.finished.load() == 3; })) ADD_FAILURE() << "tasks unfinished";
   p.stop();
-  EXPECT_EQ(std::string(y.order.begin(), y.order.end()), "abcaba");
-  EXPECT_EQ(p.processed(y.self), 6u);
-  EXPECT_EQ(p.rejected(y.self, reject_reason::queue_full), 0u);
+  out.order.assign(y.order.begin(), y.order.end());
+  out.processed = p.processed(y.self);
+  out.rejected_full = p.rejected(y.self, reject_reason::queue_full);
+  return out;
+}
+
+TEST(Pipeline, AStageThatNamesItselfYieldsToTheBackOfItsQueue) {
+  const yield_run r = run_yielding(/*capacity=*/16, /*a_turns=*/2, /*b_turns=*/1);
+  EXPECT_EQ(r.order, "abcaba");
+  EXPECT_EQ(r.processed, 6u);
+  EXPECT_EQ(r.rejected_full, 0u);
 }
 
 // With its queue full, a yielding task runs again at once rather than being refused.
 TEST(Pipeline, AYieldIntoAFullQueueRunsOnAtOnce) {
-  gate hold;
-  gate_opener release{hold};
-  yielding_stage y;
-  y.hold_first = &hold;
-  pipeline p;
-  y.self = p.add_stage("y", y);
-  auto& g = p.add_group({.name = "g", .capacity = 2, .threads = 1});
-  p.assign(y.self, g);
-  yielding_stage::turn_task a, b, c;
-  a.name = 'a';
-  a.turns_left = 1;
-  b.name = 'b';
-  c.name = 'c';
-  ASSERT_TRUE(p.dispatch(a, y.self));
-  ASSERT_TRUE(eventually([&] { return g.depth() == 0; }));
-  ASSERT_TRUE(p.dispatch(b, y.self));
-  ASSERT_TRUE(p.dispatch(c, y.self));  // full now: a's yield cannot be queued
-  hold.open();
-  ASSERT_TRUE(eventually([&] { return y.finished.load() == 3; }));
-  p.stop();
-  EXPECT_EQ(std::string(y.order.begin(), y.order.end()), "aabc");
-  EXPECT_EQ(p.rejected(y.self, reject_reason::queue_full), 0u);
+  const yield_run r = run_yielding(/*capacity=*/2, /*a_turns=*/1, /*b_turns=*/0);
+  EXPECT_EQ(r.order, "aabc");  // b and c filled the queue: a's yield could not be queued
+  EXPECT_EQ(r.rejected_full, 0u);
 }
 
 // Busy-waits (no sleep: the time must be spent inside the stage).
