@@ -36,6 +36,9 @@ weir runs with its metrics endpoint on (the default), on a free loopback port.
                       reported as the column weir(fused)
   --metrics           also run weir with --no-metrics, reported as the column weir(no-metrics),
                       and print the metrics cost weir/weir(no-metrics) (target >= 0.97)
+  --rounds N          repeat each workload's sequence of servers N times, interleaved, and
+                      report the mean requests/s and p99 of each server, 1..100 (default: 1).
+                      Small differences (the metrics cost) need several rounds on a noisy host
   --help              print this help and exit
 
 Environment: WEIR (weir binary, default build/release/weir), SHARED (shared fixture directory,
@@ -61,6 +64,7 @@ WEIR_CONFIG=""
 LABEL=""
 FUSED=0
 METRICS=0
+ROUNDS=1
 while (($#)); do
   opt=$1
   val=""
@@ -69,7 +73,7 @@ while (($#)); do
     --help | -h) usage; exit 0 ;;
     --fused) FUSED=1; shift; continue ;;
     --metrics) METRICS=1; shift; continue ;;
-    --duration | --connections | --weir-config | --label)
+    --duration | --connections | --weir-config | --label | --rounds)
       (($# >= 2)) || usage_error "$opt needs a value"
       val=$2; shift 2 ;;
     *) usage_error "unknown option: $opt" ;;
@@ -79,6 +83,7 @@ while (($#)); do
     --connections) CONNECTIONS=$val ;;
     --weir-config) WEIR_CONFIG=$val ;;
     --label) LABEL=$val ;;
+    --rounds) ROUNDS=$val ;;
     *) usage_error "unknown option: $opt" ;;
   esac
 done
@@ -88,6 +93,10 @@ fi
 if ! [[ $CONNECTIONS =~ ^[0-9]{1,6}$ ]] || ((10#$CONNECTIONS < 1 || 10#$CONNECTIONS > 10000)); then
   usage_error "--connections must be 1..10000, got '$CONNECTIONS'"
 fi
+if ! [[ $ROUNDS =~ ^[0-9]{1,3}$ ]] || ((10#$ROUNDS < 1 || 10#$ROUNDS > 100)); then
+  usage_error "--rounds must be 1..100, got '$ROUNDS'"
+fi
+ROUNDS=$((10#$ROUNDS))
 DURATION=$((10#$DURATION))
 CONNECTIONS=$((10#$CONNECTIONS))
 if [[ -n $WEIR_CONFIG ]]; then
@@ -419,7 +428,7 @@ for srv in "${SERVERS[@]}"; do
   if ((${#DISPLAY[$srv]} > NAME_WIDTH)); then NAME_WIDTH=${#DISPLAY[$srv]}; fi
 done
 declare -A WL_NAME=([c0]="c0 (500 B)" [mix]="mix (SPECweb96)")
-declare -A RPS=() P99=() NON2XX=() SOCKERR=() STATUS=() RSS=()
+declare -A RPS=() P99=() NON2XX=() SOCKERR=() STATUS=() RSS=() RUNS=() P99_RUNS=()
 TROUBLE=0
 
 log_tail() { # show the end of the current server's log (its run directory goes away on exit)
@@ -435,15 +444,18 @@ weir side-by-side benchmark${LABEL:+  [$LABEL]}
   peers:    $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(lighttpd -v 2>&1 | awk '{print $1}')
   docroot:  $DOCROOT
   load:     taskset -c $LOAD_CPU wrk -t1 -c$CONNECTIONS -d${DURATION}s --latency (after a ${WARMUP_SECS}s warm-up, discarded)
-  servers:  one at a time, taskset -c $SERVER_CPU, 127.0.0.1, fresh start per run
+  servers:  one at a time, taskset -c $SERVER_CPU, 127.0.0.1, fresh start per run$( ((ROUNDS > 1)) && echo "; $ROUNDS rounds, means reported")
   host:     $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)
 
 EOF
 
 for wl in "${WORKLOADS[@]}"; do
+  for ((round = 1; round <= ROUNDS; round++)); do
   for srv in "${SERVERS[@]}"; do
     key=$wl:$srv
-    printf '[%-3s] %-*s ' "$wl" "$NAME_WIDTH" "${DISPLAY[$srv]}"
+    tag=$wl
+    ((ROUNDS > 1)) && tag="$wl $round/$ROUNDS"
+    printf '[%s] %-*s ' "$tag" "$NAME_WIDTH" "${DISPLAY[$srv]}"
     if ! start_server "$srv" "$wl"; then
       STATUS[$key]=FAILED
       TROUBLE=1
@@ -469,9 +481,19 @@ for wl in "${WORKLOADS[@]}"; do
       [[ $wl == mix ]] && RSS[$srv]=$(rss_kib)
     fi
 
+    measured=0
     if parsed=$(parse_wrk "$SRVDIR/wrk.txt"); then
       read -r rps p99 non2xx sockerr reqs <<<"$parsed"
-      RPS[$key]=$rps P99[$key]=$p99 NON2XX[$key]=$non2xx SOCKERR[$key]=$sockerr
+      measured=1
+      # Summed over the rounds; the report divides by RUNS.
+      RUNS[$key]=$((${RUNS[$key]:-0} + 1))
+      RPS[$key]=$(awk -v a="${RPS[$key]:-0}" -v b="$rps" 'BEGIN { printf "%.2f", a + b }')
+      if [[ $p99 != -1 ]]; then # -1: wrk printed no p99
+        P99_RUNS[$key]=$((${P99_RUNS[$key]:-0} + 1))
+        P99[$key]=$(awk -v a="${P99[$key]:-0}" -v b="$p99" 'BEGIN { printf "%.3f", a + b }')
+      fi
+      NON2XX[$key]=$((${NON2XX[$key]:-0} + non2xx))
+      SOCKERR[$key]=$((${SOCKERR[$key]:-0} + sockerr))
     else
       status=NO-RESULT
       echo "(wrk exit status $wrk_rc; its output:)" >&2
@@ -482,11 +504,11 @@ for wl in "${WORKLOADS[@]}"; do
     if [[ $status == ok && -n $STOP_RC && $STOP_RC != 0 && $srv == weir* ]]; then
       status="EXIT-$STOP_RC"
     fi
-    STATUS[$key]=$status
+    [[ ${STATUS[$key]:-ok} == ok ]] && STATUS[$key]=$status # the first trouble of any round stays
 
-    if [[ -n ${RPS[$key]:-} ]]; then
+    if ((measured)); then
       printf '%10.0f req/s  p99 %8.2f ms  %d requests  non-2xx %d  socket errors %d' \
-        "${RPS[$key]}" "${P99[$key]}" "$reqs" "${NON2XX[$key]}" "${SOCKERR[$key]}"
+        "$rps" "$p99" "$reqs" "$non2xx" "$sockerr"
     fi
     [[ $wl == mix && -n ${RSS[$srv]:-} ]] && printf '  RSS %d KiB' "${RSS[$srv]}"
     [[ $status == ok ]] || printf '  %s' "$status"
@@ -496,13 +518,23 @@ for wl in "${WORKLOADS[@]}"; do
       warns=$(grep -cE '\[(warn|warning|error|critical)\]' "$LOG" || true)
       ((warns > 0)) && echo "(weir logged $warns warning/error lines during this run)" >&2
     fi
-    if [[ $status != ok || ${NON2XX[$key]:-0} != 0 || ${SOCKERR[$key]:-0} != 0 ]]; then
+    if [[ $status != ok || ${non2xx:-0} != 0 || ${sockerr:-0} != 0 ]]; then
       TROUBLE=1
       log_tail
     elif [[ ${warns:-0} -gt 0 ]]; then
       log_tail
     fi
   done
+  done
+done
+# Means over the rounds that produced a result.
+for key in "${!RUNS[@]}"; do
+  RPS[$key]=$(awk -v s="${RPS[$key]}" -v n="${RUNS[$key]}" 'BEGIN { printf "%.2f", s / n }')
+  if ((${P99_RUNS[$key]:-0} > 0)); then
+    P99[$key]=$(awk -v s="${P99[$key]}" -v n="${P99_RUNS[$key]}" 'BEGIN { printf "%.3f", s / n }')
+  else
+    P99[$key]=-1
+  fi
 done
 
 # ---------------------------------------------------------------------------------------- report
@@ -604,7 +636,7 @@ for wl in "${WORKLOADS[@]}"; do
   line+=" weir_nginx=$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:nginx]:-}") weir_lighttpd=$r"
   ((FUSED)) && line+=" weir_fused_lighttpd=$(ratio "${RPS[$wl:weir_fused]:-}" "${RPS[$wl:lighttpd]:-}")"
   ((METRICS)) && line+=" metrics_ratio=$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:weir_nometrics]:-}")"
-  line+=" target=$TARGET_RATIO verdict=$(verdict "$r") duration=$DURATION connections=$CONNECTIONS"
+  line+=" target=$TARGET_RATIO verdict=$(verdict "$r") duration=$DURATION connections=$CONNECTIONS rounds=$ROUNDS"
   [[ -n $LABEL ]] && line+=" label=$safe_label"
   echo "$line"
 done
