@@ -10,6 +10,7 @@ void connection::reset() {
   in_cap = in_start = in_end = 0;
   discard = 0;
   request_start_ms = request_start_ns = 0;
+  idle_since_ms = linger_until_ms = 0;
   in_request = false;
   req_method = 3;
   req = {};
@@ -27,8 +28,19 @@ void connection::reset() {
   status = 0;
   bytes_sent = 0;
   requests = 0;
-  timed_out.store(false, std::memory_order_relaxed);
-  ready.store(0, std::memory_order_relaxed);
+}
+
+bool connection::park(conn_state parked, std::uint8_t wanted, std::int64_t deadline) {
+  deadline_ms.store(deadline, std::memory_order_relaxed);
+  conn_word w = load_word(std::memory_order_relaxed);
+  for (;;) {
+    if ((w.ready() & wanted) != 0) return true;
+    // Release: whoever takes it next (the event loop, on the same word) sees all we wrote.
+    // The compare-exchange fails only when the loop recorded readiness meanwhile: look again.
+    if (word.compare_exchange_weak(w.bits, w.with_state(parked).next_park().bits,
+                                   std::memory_order_acq_rel, std::memory_order_relaxed))
+      return false;
+  }
 }
 
 connection_table::connection_table(std::size_t capacity)
@@ -50,26 +62,43 @@ connection* connection_table::acquire() {
   }
   connection* c = slots_[slot].get();
   in_use_.fetch_add(1, std::memory_order_relaxed);
-  c->state.store(conn_state::active, std::memory_order_relaxed);
+  // Same generation as while it was free, no readiness: events still queued for the previous
+  // connection carry an older generation and are dropped by deliver().
+  c->word.store(conn_word::make(c->load_word().generation(), conn_state::active).bits,
+                std::memory_order_relaxed);
   return c;
 }
 
 void connection_table::release(connection& c) {
   c.reset();
-  c.generation.fetch_add(1, std::memory_order_relaxed);
-  c.state.store(conn_state::free, std::memory_order_release);
+  // A new generation: from here every event, scan or handle for the old connection misses.
+  c.word.store(conn_word::make(c.load_word().generation() + 1, conn_state::free).bits,
+               std::memory_order_release);
   std::lock_guard lock(mutex_);
   free_.push_back(c.slot);
   in_use_.fetch_sub(1, std::memory_order_relaxed);
 }
 
-connection* connection_table::find(std::uint64_t handle) {
+event_outcome connection_table::deliver(std::uint64_t handle, std::uint8_t bits) {
   const auto slot = static_cast<std::uint32_t>(handle);
-  if (slot >= allocated()) return nullptr;
-  connection* c = slots_[slot].get();
-  if (c->generation.load(std::memory_order_acquire) != static_cast<std::uint32_t>(handle >> 32))
-    return nullptr;
-  return c;
+  const auto generation = static_cast<std::uint32_t>(handle >> 32);
+  if (slot >= allocated()) return {};
+  connection& c = *slots_[slot];
+  conn_word w = c.load_word();
+  for (;;) {
+    const conn_state st = w.state();
+    if (w.generation() != generation || st == conn_state::free) return {};  // closed since
+    const bool wanted = (st == conn_state::parked_read && (bits & wakes_reader)) ||
+                        (st == conn_state::parked_write && (bits & wakes_writer));
+    conn_word next = w.with_ready(bits);
+    if (wanted) next = next.with_state(conn_state::active);
+    if (next == w) return {};  // already recorded, and nobody waits for it
+    if (c.word.compare_exchange_weak(w.bits, next.bits, std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
+      if (!wanted) return {};  // its owner will see the bits, or it waits for the other direction
+      return {&c, st};
+    }
+  }
 }
 
 }  // namespace weir

@@ -19,7 +19,8 @@ namespace weir {
 struct file_entry;
 
 /// Who holds a connection. Exactly one owner at a time: a stage while `active`, the event loop
-/// while parked (it alone turns `parked_*` back into `active`, when epoll reports readiness).
+/// while parked (only a successful compare-exchange of the connection's word turns `parked_*`
+/// back into `active`, so whoever wins it is the one owner).
 enum class conn_state : std::uint8_t { free, active, parked_read, parked_write };
 
 /// Readiness bits. `ready_read`/`ready_write` are used up by owners; the end-of-stream ones are
@@ -30,6 +31,33 @@ inline constexpr std::uint8_t ready_peer_eof = 4;  // EPOLLRDHUP: no more bytes 
 inline constexpr std::uint8_t ready_hangup = 8;    // EPOLLHUP/EPOLLERR: both directions are done
 inline constexpr std::uint8_t wakes_reader = ready_read | ready_peer_eof | ready_hangup;
 inline constexpr std::uint8_t wakes_writer = ready_write | ready_hangup;
+
+/// A connection's ownership word: generation, park sequence, readiness and state in one atomic, so
+/// "is this event for this connection, record it, and take the connection if it waits for it"
+/// is one compare-exchange, and a stale event for a closed connection whose slot was reused can
+/// never touch the new one. The park sequence changes on every park, so a timeout scan that read
+/// a parked word cannot take the connection after it was woken and parked again (ABA).
+///   bits  0-7  conn_state     bits 8-15  readiness     bits 16-31  park sequence
+///   bits 32-63 generation (also the high half of the connection's event-loop handle)
+struct conn_word {
+  std::uint64_t bits = 0;
+
+  conn_state state() const { return static_cast<conn_state>(bits & 0xff); }
+  std::uint8_t ready() const { return static_cast<std::uint8_t>(bits >> 8); }
+  std::uint32_t generation() const { return static_cast<std::uint32_t>(bits >> 32); }
+  conn_word with_state(conn_state s) const {
+    return {(bits & ~std::uint64_t{0xff}) | std::uint8_t(s)};
+  }
+  conn_word with_ready(std::uint8_t r) const { return {bits | (std::uint64_t{r} << 8)}; }
+  conn_word next_park() const {
+    const std::uint64_t seq = ((bits >> 16) + 1) & 0xffff;
+    return {(bits & ~(std::uint64_t{0xffff} << 16)) | (seq << 16)};
+  }
+  static conn_word make(std::uint32_t generation, conn_state s) {
+    return {(std::uint64_t{generation} << 32) | std::uint8_t(s)};
+  }
+  friend bool operator==(conn_word, conn_word) = default;
+};
 
 enum class close_reason : std::uint8_t {
   client,    // peer closed or reset
@@ -44,13 +72,10 @@ enum class close_reason : std::uint8_t {
 /// One client connection: the task that travels between stages. Fields below `state` belong to
 /// whoever owns the connection; the event loop reads them only after acquiring `state`.
 struct connection : runtime::task {
-  std::atomic<conn_state> state{conn_state::free};
-  std::atomic<std::uint32_t> generation{0};
+  /// See conn_word. Readiness is what the event loop has seen and no owner has used up yet; an
+  /// owner clears a bit (`use_ready`) before the syscall that may block.
+  std::atomic<std::uint64_t> word{0};
   std::atomic<std::int64_t> deadline_ms{0};  // when parked: close after this (steady ms)
-  std::atomic<bool> timed_out{false};        // set by the event loop before it shuts the socket
-  /// Edge-triggered readiness the event loop has seen and no owner has used up yet
-  /// (`ready_read` / `ready_write`). An owner clears a bit before the syscall that may block.
-  std::atomic<std::uint8_t> ready{0};
   std::uint32_t slot = 0;
   int fd = -1;
   sockaddr_storage peer{};
@@ -61,8 +86,11 @@ struct connection : runtime::task {
   std::uint64_t discard = 0;          // body bytes of the last request still to drop
   std::int64_t request_start_ms = 0;  // first byte of the request being read (0: none yet)
   std::int64_t request_start_ns = 0;
-  bool in_request = false;      // a request was read and its response is not finished
-  std::uint8_t req_method = 3;  // its `method_label` (stages/stats.hpp)
+  std::int64_t idle_since_ms =
+      0;  // accepted, or the last response finished: the idle timeout's start
+  std::int64_t linger_until_ms = 0;  // lingering close: stop draining input then
+  bool in_request = false;           // a request was read and its response is not finished
+  std::uint8_t req_method = 3;       // its `method_label` (stages/stats.hpp)
 
   // The request being served (views into `in`, valid until the response is sent).
   http::request_head req;
@@ -85,8 +113,35 @@ struct connection : runtime::task {
   std::uint64_t bytes_sent = 0;
   std::uint64_t requests = 0;
 
+  conn_word load_word(std::memory_order o = std::memory_order_acquire) const {
+    return {word.load(o)};
+  }
+  conn_state state() const { return load_word().state(); }
+  std::uint8_t ready() const { return load_word().ready(); }
+
+  /// Owner only: forgets readiness bits about to be used up (edge-triggered: clear, then the
+  /// syscall; an edge that comes after is recorded again).
+  void use_ready(std::uint8_t bits) {
+    word.fetch_and(~(std::uint64_t{bits} << 8), std::memory_order_acq_rel);
+  }
+  /// Owner only: remembers readiness it has not used up (a read that filled the buffer).
+  void keep_ready(std::uint8_t bits) {
+    word.fetch_or(std::uint64_t{bits} << 8, std::memory_order_relaxed);
+  }
+
+  /// Owner only: hands the connection to the event loop until readiness in `wanted` arrives, in
+  /// one step. True when such readiness had already been recorded: the caller keeps the
+  /// connection and retries at once. Otherwise the caller must not touch it afterwards.
+  [[nodiscard]] bool park(conn_state parked, std::uint8_t wanted, std::int64_t deadline);
+
   /// Drops per-connection state before the slot is reused.
   void reset();
+};
+
+/// What an event-loop event did to the connection it named.
+struct event_outcome {
+  connection* owned = nullptr;  // the connection, now owned by the caller (it waited for this)
+  conn_state was = conn_state::free;  // how it was parked, when `owned`
 };
 
 /// Connection slots with a LIFO free list. A slot's memory is allocated the first time it is
@@ -101,10 +156,29 @@ class connection_table {
   connection* acquire();
   void release(connection& c);
 
-  connection* find(std::uint64_t handle);
+  /// Records readiness `bits` for the connection `handle` names and, if it is parked waiting
+  /// for them, takes it for the caller: one compare-exchange, checked against the generation, so
+  /// an event for a connection that was closed meanwhile (its slot perhaps reused) is dropped.
+  event_outcome deliver(std::uint64_t handle, std::uint8_t bits);
+
+  /// Takes a parked connection for the caller if `expired(word)` says so, deciding on the same
+  /// word the compare-exchange checks: a connection woken (or closed, or reused) since the look
+  /// is left alone. Returns how it was parked, or `free` when it was not taken.
+  template <class Pred>
+  conn_state take_parked(connection& c, Pred expired) {
+    conn_word w = c.load_word();
+    for (;;) {
+      const conn_state st = w.state();
+      if (st != conn_state::parked_read && st != conn_state::parked_write) return conn_state::free;
+      if (!expired(w)) return conn_state::free;
+      if (c.word.compare_exchange_weak(w.bits, w.with_state(conn_state::active).bits,
+                                       std::memory_order_acq_rel, std::memory_order_acquire))
+        return st;
+    }
+  }
+
   static std::uint64_t handle(const connection& c) {
-    return (static_cast<std::uint64_t>(c.generation.load(std::memory_order_relaxed)) << 32) |
-           c.slot;
+    return (std::uint64_t{c.load_word(std::memory_order_relaxed).generation()} << 32) | c.slot;
   }
 
   std::size_t capacity() const { return capacity_; }

@@ -126,56 +126,49 @@ void reactor::run() {
 }
 
 void reactor::on_connection_event(std::uint64_t handle, std::uint32_t events) {
-  connection* c = ctx_.connections.find(handle);
-  if (c == nullptr) return;  // the slot was closed and reused since this event was queued
   std::uint8_t bits = 0;
   if (events & EPOLLIN) bits |= ready_read;
   if (events & EPOLLOUT) bits |= ready_write;
   if (events & EPOLLRDHUP) bits |= ready_peer_eof;
   if (events & (EPOLLHUP | EPOLLERR)) bits |= ready_hangup;
-  // Record first, then look (see server_context::park for the other half).
-  c->ready.fetch_or(bits, std::memory_order_seq_cst);
-  conn_state st = c->state.load(std::memory_order_seq_cst);
-  const bool wanted = (st == conn_state::parked_read && (bits & wakes_reader)) ||
-                      (st == conn_state::parked_write && (bits & wakes_writer));
-  if (!wanted) return;  // its owner will see the bit, or it is not waiting for this direction
-  if (!c->state.compare_exchange_strong(st, conn_state::active, std::memory_order_seq_cst)) return;
-  // From here the event loop owns `c` until it hands it on.
-  if (c->timed_out.load(std::memory_order_relaxed)) {
-    const bool draining = draining_.load(std::memory_order_relaxed);
-    // A stalled send, or a request head begun and not finished in time, was refused for taking
-    // too long; an idle keep-alive connection (or a lingering close) simply ended.
-    if (!draining && st == conn_state::parked_write) {
-      ctx_.pipe.count_rejected(stage_send, runtime::reject_reason::timeout);
-    } else if (!draining && !c->lingering && c->in_end > c->in_start) {
-      ctx_.pipe.count_rejected(stage_read_parse, runtime::reject_reason::timeout);
-    }
-    ctx_.close(*c, draining ? close_reason::shutdown : close_reason::timeout);
-    return;
+  const event_outcome e = ctx_.connections.deliver(handle, bits);
+  if (e.owned == nullptr) return;  // recorded for its owner, or stale, or not waited for
+  // From here the event loop owns the connection until it hands it on.
+  connection& c = *e.owned;
+  if (e.was == conn_state::parked_read) {
+    if (!ctx_.pipe.dispatch(c, stage_read_parse)) ctx_.shed(c);
+  } else if (!ctx_.pipe.dispatch(c, stage_send)) {
+    ctx_.close(c, close_reason::overload);  // mid-response: nothing better to send
   }
-  if (st == conn_state::parked_read) {
-    if (!ctx_.pipe.dispatch(*c, stage_read_parse)) ctx_.shed(*c);
-  } else if (!ctx_.pipe.dispatch(*c, stage_send)) {
-    ctx_.close(*c, close_reason::overload);  // mid-response: nothing better to send
-  }
+}
+
+void reactor::cut_off() {
+  cut_off_.store(true);
+  wake();
 }
 
 void reactor::tick(std::int64_t now) {
   last_tick_ms_ = now;
   const bool draining = draining_.load(std::memory_order_relaxed);
+  const bool cut_off = cut_off_.load(std::memory_order_relaxed);
   auto& table = ctx_.connections;
   for (std::size_t i = 0, n = table.allocated(); i < n; ++i) {
     connection& c = table.at(i);
-    const conn_state st = c.state.load(std::memory_order_acquire);
-    if (st != conn_state::parked_read && st != conn_state::parked_write) continue;
-    if (c.timed_out.load(std::memory_order_relaxed)) continue;
-    // Only this thread turns a parked connection active, so `c` stays parked (and its fd open)
-    // while we look at it. Idle readers go first when draining.
-    const bool idle_on_drain = draining && st == conn_state::parked_read;
-    if (idle_on_drain || c.deadline_ms.load(std::memory_order_relaxed) <= now) {
-      c.timed_out.store(true, std::memory_order_relaxed);
-      ::shutdown(c.fd, SHUT_RDWR);  // the edge this raises is what closes it
+    // Taken only if it is still parked as seen, so a connection a stage took back (and perhaps
+    // closed, its slot reused) meanwhile is left alone. Idle readers go first when draining.
+    const conn_state was = table.take_parked(c, [&](conn_word w) {
+      return cut_off || (draining && w.state() == conn_state::parked_read) ||
+             c.deadline_ms.load(std::memory_order_relaxed) <= now;
+    });
+    if (was == conn_state::free) continue;
+    // A stalled send, or a request head begun and not finished in time, was refused for taking
+    // too long; an idle keep-alive connection (or a lingering close) simply ended.
+    if (!draining && was == conn_state::parked_write) {
+      ctx_.pipe.count_rejected(stage_send, runtime::reject_reason::timeout);
+    } else if (!draining && !c.lingering && c.in_end > c.in_start) {
+      ctx_.pipe.count_rejected(stage_read_parse, runtime::reject_reason::timeout);
     }
+    ctx_.close(c, draining ? close_reason::shutdown : close_reason::timeout);
   }
   if (!draining && listener_paused_.load(std::memory_order_acquire) &&
       now >= listener_resume_ms_.load(std::memory_order_relaxed) &&

@@ -15,8 +15,8 @@ struct connection;
 /// is recorded in the connection (`ready`) and, if the connection is parked waiting for it, hands
 /// it to exactly one stage (read_parse or send): no re-arming syscall per request. The listener
 /// is a one-shot task handed to the accept stage. Every 100 ms it also closes parked connections
-/// whose deadline passed (by shutting the socket down: the resulting event is what closes it, so
-/// the event loop never races a stage for a descriptor) and re-arms a paused listener.
+/// whose deadline passed (taking each one with the same compare-exchange an event would, so it
+/// never touches a connection a stage holds) and re-arms a paused listener.
 class reactor {
  public:
   reactor(server_context& ctx, int listen_fd);
@@ -37,6 +37,8 @@ class reactor {
   void pause_listener(std::int64_t until_ms);
   /// Stops accepting for good and closes idle connections (graceful stop, first step).
   void begin_drain();
+  /// Closes every parked connection from now on, whatever its deadline (the end of a drain).
+  void cut_off();
   /// Wakes the loop (it re-checks deadlines and the listener at once).
   void wake();
 
@@ -56,6 +58,7 @@ class reactor {
   std::atomic<bool> listener_paused_{false};
   std::atomic<std::int64_t> listener_resume_ms_{0};
   std::atomic<bool> draining_{false};
+  std::atomic<bool> cut_off_{false};
   std::int64_t last_tick_ms_ = 0;
   std::thread thread_;
 };

@@ -14,6 +14,8 @@ namespace {
 constexpr std::uint32_t initial_buffer = 4096;
 // A GET/HEAD body up to this size is read and dropped; a larger one ends the connection instead.
 constexpr std::uint64_t max_discarded_body = 64 * 1024;
+// Input a lingering close drops in one turn of read_parse before it yields.
+constexpr std::size_t linger_turn_bytes = 64 * 1024;
 
 enum class read_outcome { data, would_block, closed, error };
 
@@ -42,12 +44,11 @@ read_outcome receive(connection& c, std::uint32_t max_buffer) {
   // Edge-triggered: forget the readiness we are about to use up. A short read drained the
   // socket (each later segment raises a new edge; a FIN is remembered as `ready_peer_eof`);
   // a full read may have left some behind.
-  c.ready.fetch_and(static_cast<std::uint8_t>(~ready_read), std::memory_order_seq_cst);
+  c.use_ready(ready_read);
   const std::size_t room = c.in_cap - c.in_end;
   const ssize_t n = ::recv(c.fd, c.in.get() + c.in_end, room, 0);
   if (n > 0) {
-    if (static_cast<std::size_t>(n) == room)
-      c.ready.fetch_or(ready_read, std::memory_order_relaxed);
+    if (static_cast<std::size_t>(n) == room) c.keep_ready(ready_read);
     c.in_end += static_cast<std::uint32_t>(n);
     return read_outcome::data;
   }
@@ -60,21 +61,23 @@ read_outcome receive(connection& c, std::uint32_t max_buffer) {
 }  // namespace
 
 runtime::stage_index read_parse_stage::linger(connection& c) {
+  // Bounded twice: by the deadline, checked on every pass (a client that keeps the buffer full
+  // never makes a read would-block), and per turn, so it cannot hold a worker while others wait.
+  std::size_t drained = 0;
   for (;;) {
+    if (c.linger_until_ms <= server_context::now_ms()) {
+      ctx_.close(c, close_reason::done);
+      return runtime::stage_done;
+    }
+    if (drained >= linger_turn_bytes) return stage_read_parse;  // to the back of the queue
     c.in_start = c.in_end = 0;
     switch (receive(c, c.in_cap)) {
       case read_outcome::data:
+        drained += c.in_end;
         continue;
-      case read_outcome::would_block: {
-        // The deadline was set once when lingering began; parking keeps it.
-        const std::int64_t deadline = c.deadline_ms.load(std::memory_order_relaxed);
-        if (deadline <= server_context::now_ms()) {
-          ctx_.close(c, close_reason::done);
-          return runtime::stage_done;
-        }
-        if (ctx_.park(c, false, deadline)) continue;
+      case read_outcome::would_block:
+        if (ctx_.park(c, false, c.linger_until_ms)) continue;
         return runtime::stage_done;
-      }
       case read_outcome::closed:
       case read_outcome::error:
         ctx_.close(c, close_reason::done);
@@ -153,13 +156,15 @@ runtime::stage_index read_parse_stage::handle(runtime::task& t) {
         // Idle between requests: the keep-alive timeout (the header timeout before the first
         // request). Part of a head received: the header timeout, counted from its first byte,
         // so a client trickling bytes cannot hold the connection (slowloris).
+        // Both count from a fixed start, never from this pass: a connection woken again and again
+        // without bytes to read still times out.
         const std::int64_t now = server_context::now_ms();
         const bool idle = c.in_end == c.in_start;
         std::int64_t deadline;
         if (idle) {
           c.request_start_ms = 0;
           deadline =
-              now +
+              c.idle_since_ms +
               (c.requests == 0 ? ctx_.cfg.header_timeout : ctx_.cfg.keepalive_timeout).count();
         } else {
           deadline = c.request_start_ms + ctx_.cfg.header_timeout.count();

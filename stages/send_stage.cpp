@@ -71,7 +71,7 @@ runtime::stage_index send_stage::handle(runtime::task& t) {
   for (;;) {
     // Edge-triggered: forget the writability we are about to use up; a full socket buffer
     // (EAGAIN) raises a new edge once it drains.
-    c.ready.fetch_and(static_cast<std::uint8_t>(~ready_write), std::memory_order_seq_cst);
+    c.use_ready(ready_write);
     send_outcome r = write_head_and_body(c);
     if (r == send_outcome::done) r = send_file(c);
     switch (r) {

@@ -99,27 +99,21 @@ std::int64_t server_context::now_ns() {
 void server_context::watch(connection& c, std::int64_t deadline) {
   const int fd = c.fd;
   const std::uint64_t handle = connection_table::handle(c);
-  c.deadline_ms.store(deadline, std::memory_order_relaxed);
-  c.state.store(conn_state::parked_read, std::memory_order_release);
+  c.idle_since_ms = now_ms();
+  // A new connection has no readiness yet: this always parks it.
+  [[maybe_unused]] const bool ready = c.park(conn_state::parked_read, wakes_reader, deadline);
+  const conn_word parked = c.load_word(std::memory_order_relaxed);
   // From here the event loop may own it; if registering failed no event will ever come, so take
   // it back (unless the loop's timeout scan did) and close it.
   if (!loop->watch(fd, handle)) {
-    conn_state st = conn_state::parked_read;
-    if (c.state.compare_exchange_strong(st, conn_state::active)) close(c, close_reason::error);
+    const conn_state was = connections.take_parked(c, [&](conn_word w) { return w == parked; });
+    if (was != conn_state::free) close(c, close_reason::error);
   }
 }
 
 bool server_context::park(connection& c, bool for_write, std::int64_t deadline) {
-  c.deadline_ms.store(deadline, std::memory_order_relaxed);
-  const conn_state parked = for_write ? conn_state::parked_write : conn_state::parked_read;
-  const std::uint8_t wanted = for_write ? wakes_writer : wakes_reader;
-  // Pairs with reactor::on_event (both seq_cst): either the loop sees `parked` and takes the
-  // connection, or we see the readiness it recorded and keep going; both may, and the CAS
-  // decides. Nothing is lost with edge-triggered events and no re-arming syscall is needed.
-  c.state.store(parked, std::memory_order_seq_cst);
-  if ((c.ready.load(std::memory_order_seq_cst) & wanted) == 0) return false;
-  conn_state st = parked;
-  return c.state.compare_exchange_strong(st, conn_state::active, std::memory_order_seq_cst);
+  return c.park(for_write ? conn_state::parked_write : conn_state::parked_read,
+                for_write ? wakes_writer : wakes_reader, deadline);
 }
 
 void server_context::close(connection& c, close_reason why) {
@@ -220,11 +214,12 @@ runtime::stage_index server_context::finish_response(connection& c) {
     }
     c.lingering = true;
     c.in_start = c.in_end = 0;
-    c.deadline_ms.store(now_ms() + linger_ms, std::memory_order_relaxed);
+    c.linger_until_ms = now_ms() + linger_ms;
     return stage_read_parse;
   }
+  c.idle_since_ms = now_ms();
   if (c.in_end > c.in_start) return stage_read_parse;  // pipelined: the next head is here
-  if (park(c, false, now_ms() + cfg.keepalive_timeout.count())) return stage_read_parse;
+  if (park(c, false, c.idle_since_ms + cfg.keepalive_timeout.count())) return stage_read_parse;
   return runtime::stage_done;
 }
 
@@ -322,14 +317,9 @@ bool server::stop(std::chrono::milliseconds drain) {
   }
   const bool clean = s.ctx.connections.in_use() == 0;
   if (!clean) {
-    // Cut off the rest: every remaining socket is shut, so each owner sees an error and closes.
-    for (std::size_t i = 0, n = s.ctx.connections.allocated(); i < n; ++i) {
-      connection& c = s.ctx.connections.at(i);
-      const conn_state st = c.state.load(std::memory_order_acquire);
-      if (st == conn_state::parked_read || st == conn_state::parked_write) {
-        c.deadline_ms.store(0, std::memory_order_relaxed);  // the loop's next tick shuts it
-      }
-    }
+    // Cut off the rest: the loop closes every parked connection at its next scan, and each one
+    // a stage still owns the first time it parks (its send stalls, or it waits for input).
+    s.loop->cut_off();
     const auto hard = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     while (s.ctx.connections.in_use() > 0 && std::chrono::steady_clock::now() < hard) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
