@@ -134,6 +134,16 @@ class ServerTest : public ::testing::Test {
     }
   }
 
+  /// A client that asked for huge.bin (see write_huge) through a small receive buffer, so most
+  /// of the response waits on the server until it reads.
+  http_client huge_download(int receive_buffer) {
+    http_client::options opts;
+    opts.receive_buffer = receive_buffer;
+    http_client c(port_, opts);
+    c.send(get("/huge.bin"));
+    return c;
+  }
+
   std::string write_huge() {
     std::string huge = test_docroot::pattern(8u << 20, 11);
     docroot_.write("huge.bin", huge);
@@ -1081,10 +1091,7 @@ TEST_F(ServerTest, MaxConnectionsHoldsBackTheFifth) {
 TEST_F(ServerTest, ClientResetMidResponseIsCleanedUp) {
   write_huge();
   start();
-  http_client::options opts;
-  opts.receive_buffer = 16384;
-  http_client c(port_, opts);
-  c.send(get("/huge.bin"));
+  http_client c = huge_download(16384);
   ASSERT_TRUE(c.receive_at_least(64 * 1024));
   c.reset();
   EXPECT_TRUE(eventually(5s, [&] { return server_->open_connections() == 0; }));
@@ -1097,10 +1104,7 @@ TEST_F(ServerTest, GracefulStopFinishesInFlightResponses) {
   http_client idle(port_);
   ASSERT_EQ(idle.request(get("/a.html")).status, 200);
 
-  http_client::options opts;
-  opts.receive_buffer = 16384;
-  http_client c(port_, opts);
-  c.send(get("/huge.bin"));
+  http_client c = huge_download(16384);
   ASSERT_TRUE(c.receive_at_least(64 * 1024));  // the response is under way, most of it unsent
 
   // The drain bound is generous (a sanitizer build sends 8 MiB slowly); stop returns as soon as
@@ -1128,10 +1132,7 @@ TEST_F(ServerTest, GracefulStopFinishesInFlightResponses) {
 TEST_F(ServerTest, ADrainThatRunsOutCutsTheRestOff) {
   write_huge();
   start();
-  http_client::options opts;
-  opts.receive_buffer = 4096;
-  http_client c(port_, opts);
-  c.send(get("/huge.bin"));  // and never read
+  http_client c = huge_download(4096);  // and never read
   ASSERT_TRUE(eventually(10s, [&] {
     return server_->snapshot().requests_in_flight == 1 && server_->open_connections() == 1;
   }));
