@@ -60,6 +60,34 @@ struct histogram_snapshot {
     sum_ns += o.sum_ns;
     return *this;
   }
+  /// What was recorded since `earlier` (a snapshot of the same histogram taken before).
+  histogram_snapshot since(const histogram_snapshot& earlier) const {
+    histogram_snapshot d;
+    for (std::size_t i = 0; i < latency_buckets; ++i)
+      d.counts[i] = counts[i] >= earlier.counts[i] ? counts[i] - earlier.counts[i] : 0;
+    d.sum_ns = sum_ns >= earlier.sum_ns ? sum_ns - earlier.sum_ns : 0;
+    return d;
+  }
+  /// The q-quantile (0..1) in nanoseconds, interpolated linearly inside its bucket as Prometheus'
+  /// histogram_quantile does (the +Inf bucket reports the last bound); 0 when empty.
+  std::uint64_t quantile_ns(double q) const {
+    const std::uint64_t n = count();
+    if (n == 0) return 0;
+    const double rank = q * static_cast<double>(n);
+    std::uint64_t below = 0;
+    for (std::size_t i = 0; i < latency_buckets; ++i) {
+      if (counts[i] == 0 || static_cast<double>(below + counts[i]) < rank) {
+        below += counts[i];
+        continue;
+      }
+      if (i == latency_bounds_ns.size()) return latency_bounds_ns.back();
+      const double lo = i == 0 ? 0.0 : static_cast<double>(latency_bounds_ns[i - 1]);
+      const double hi = static_cast<double>(latency_bounds_ns[i]);
+      const double within = (rank - static_cast<double>(below)) / static_cast<double>(counts[i]);
+      return static_cast<std::uint64_t>(lo + (hi - lo) * within);
+    }
+    return latency_bounds_ns.back();
+  }
 };
 
 /// One thread's latency histogram (single writer).
