@@ -100,6 +100,7 @@ touch "$scratch/not-a-dir"
 
 # --- Information -------------------------------------------------------------------------------
 run 0 "--help" --help
+help_text=$out
 for flag in --root --listen --config --access-log --log-level --metrics-listen --no-metrics \
   --test-config --help --version; do
   contains "--help lists $flag" "$out" "$flag"
@@ -181,6 +182,14 @@ echo "ok: start-up log: every line above 'listening on'"
 code=$(curl -s --max-time 5 -o "$scratch/index" -w '%{http_code}' "http://127.0.0.1:$port/" || true)
 [[ $code == 200 ]] || fail "GET /: status $code"
 grep -q "Welcome to weir" "$scratch/index" || fail "GET /: not the sample index page"
+# The sample page names the metrics address: the default from --help, on its own listener.
+default_metrics=$(sed -nE 's/.*\(default: ([0-9.]+:[0-9]+); keep it off the public network\).*/\1/p' \
+  <<<"$help_text")
+[[ -n $default_metrics ]] || fail "--help: no default metrics address in: $help_text"
+grep -qF "<code>http://$default_metrics/metrics</code>" "$scratch/index" ||
+  fail "sample index page does not name the metrics address http://$default_metrics/metrics"
+if grep -q "will be served" "$scratch/index"; then fail "sample index page: metrics 'will be served'"; fi
+echo "ok: sample index page names http://$default_metrics/metrics"
 body=$(curl -s --max-time 5 "http://127.0.0.1:$port/hello.txt" || true)
 [[ $body == "Hello from weir!" ]] || fail "GET /hello.txt: got '$body'"
 code=$(status "http://127.0.0.1:$port/about/")
