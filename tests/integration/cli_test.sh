@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The operator-facing contract of the weir binary: flags, exit codes, one-line errors,
-# --test-config, and a real start, requests, SIGHUP and graceful stop.
+# --test-config, and real servers: start-up log, requests, SIGHUP, graceful stop on SIGTERM and
+# SIGINT, and the access log file.
 # Usage: cli_test.sh /path/to/weir
 set -euo pipefail
 
@@ -248,6 +249,65 @@ if compgen -G "$scratch/tmp/weir-sample-*" >/dev/null; then
   fail "sample site directory left behind: $(echo "$scratch"/tmp/weir-sample-*)"
 fi
 contains "access log on stdout" "$(<"$scratch/server.out")" "/hello.txt"
+
+# --- SIGINT and --access-log FILE -----------------------------------------------------------------
+# SIGINT as a terminal's Ctrl-C sends it: env resets the SIG_IGN that background jobs inherit.
+mkdir -p "$scratch/site/sub"
+echo "sub index" >"$scratch/site/sub/index.html"
+access_log=$scratch/access.log
+weir_start "$scratch/sigint.err" /dev/null env --default-signal=INT \
+  "$weir" --root "$scratch/site" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
+  --log-level info --access-log "$access_log"
+pub=http://127.0.0.1:$weir_port
+contains "start-up log" "$(<"$scratch/sigint.err")" "access log: $access_log"
+# METHOD PATH VERSION STATUS, one per request; each curl is its own connection.
+want_access=(
+  "GET /index.html HTTP/1.1 200"
+  "GET /missing.txt HTTP/1.1 404"
+  "HEAD /index.html HTTP/1.1 200"
+  "GET /sub HTTP/1.1 301"
+  "GET /sub/ HTTP/1.0 200"
+)
+[[ $(status "$pub/index.html") == 200 ]] || fail "GET /index.html: not 200"
+[[ $(status "$pub/missing.txt") == 404 ]] || fail "GET /missing.txt: not 404"
+[[ $(status "$pub/index.html" --head) == 200 ]] || fail "HEAD /index.html: not 200"
+[[ $(status "$pub/sub") == 301 ]] || fail "GET /sub: not 301"
+[[ $(status "$pub/sub/" --http1.0) == 200 ]] || fail "GET /sub/ (HTTP/1.0): not 200"
+has_lines() { (($(line_count "$1") >= $2)); }
+# The log is written by a background thread (every 200 ms): wait for the lines.
+wait_for 10 has_lines "$access_log" "${#want_access[@]}" ||
+  fail "access log: $(line_count "$access_log") lines after 10 s, want ${#want_access[@]}"
+
+stop_process_ok "server with --access-log" INT "$scratch/sigint.err"
+int_lines=$(shutdown_lines "$scratch/sigint.err")
+contains "SIGINT log" "$(<"$scratch/sigint.err")" "SIGINT: shutting down (drain up to"
+if [[ $int_lines == "$term_lines" ]]; then
+  echo "ok: SIGINT: the same shutdown lines as SIGTERM"
+else
+  fail "SIGINT: shutdown lines differ from SIGTERM's:"$'\n'"$int_lines"$'\n'"vs"$'\n'"$term_lines"
+fi
+
+# Exactly one line per request, also after the stop (the last flush): the common log format.
+line_re='^127\.0\.0\.1 - - \[[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} \+0000\] "([A-Z]+) ([^ "]+) (HTTP/1\.[01])" ([0-9]{3}) ([0-9]+)$'
+got_access=()
+if [[ -e $access_log ]]; then
+  while IFS= read -r line; do
+    if [[ $line =~ $line_re ]]; then
+      got_access+=("${BASH_REMATCH[1]} ${BASH_REMATCH[2]} ${BASH_REMATCH[3]} ${BASH_REMATCH[4]}")
+    else
+      fail "access log: malformed line: $line"
+    fi
+  done <"$access_log"
+fi
+# Compared as sets: a request is logged once its response is finished, which may be after the
+# next one has begun.
+got_sorted=$(printf '%s\n' "${got_access[@]}" | sort)
+want_sorted=$(printf '%s\n' "${want_access[@]}" | sort)
+if [[ $(line_count "$access_log") -eq ${#want_access[@]} && $got_sorted == "$want_sorted" ]]; then
+  echo "ok: access log: ${#want_access[@]} lines, one per request (method, path, version, status)"
+else
+  fail "access log: got $(line_count "$access_log") lines:"$'\n'"$(cat "$access_log" 2>/dev/null)"$'\n'"want (in any order):"$'\n'"$want_sorted"
+fi
 
 if [[ $failures -ne 0 ]]; then
   echo "$failures check(s) failed" >&2
