@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The operator-facing contract of the weir binary: flags, exit codes, one-line errors,
 # --test-config, and real servers: start-up log, requests, SIGHUP, graceful stop on SIGTERM and
-# SIGINT, and the access log file.
+# SIGINT, the access log file, and accept backing off when file descriptors run out.
 # Usage: cli_test.sh /path/to/weir
 set -euo pipefail
 
 weir=${1:?usage: cli_test.sh /path/to/weir}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source_dir=$(cd "$here/../.." && pwd)
-for cmd in curl python3; do
+for cmd in curl python3 prlimit; do
   command -v "$cmd" >/dev/null 2>&1 ||
     { echo "cli_test.sh: $cmd not found; install it: scripts/bootstrap.sh test" >&2; exit 1; }
 done
@@ -308,6 +308,58 @@ if [[ $(line_count "$access_log") -eq ${#want_access[@]} && $got_sorted == "$wan
 else
   fail "access log: got $(line_count "$access_log") lines:"$'\n'"$(cat "$access_log" 2>/dev/null)"$'\n'"want (in any order):"$'\n'"$want_sorted"
 fi
+
+# --- Accept backs off when file descriptors run out -----------------------------------------------
+# Both limits low (weir raises the soft one to the hard one), then more connections than fit.
+fd_limit=64
+weir_start "$scratch/emfile.err" /dev/null prlimit --nofile=$fd_limit:$fd_limit -- \
+  "$weir" --root "$scratch/site" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --log-level info
+pub=http://127.0.0.1:$weir_port
+fds=("/proc/$weir_pid/fd/"*)
+idle_fds=${#fds[@]}
+if ((idle_fds + 8 > fd_limit)); then
+  fail "weir uses $idle_fds file descriptors idle: raise fd_limit ($fd_limit) in cli_test.sh"
+fi
+clients=$((fd_limit - idle_fds + 16))
+python3 - "$weir_port" "$clients" "$scratch/clients-connected" "$scratch/clients-release" <<'PY' &
+import os, socket, sys, time
+port, n, connected, release = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+# The kernel completes each handshake into the listen backlog, accepted by weir or not.
+socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(n)]
+open(connected, "w").write(f"{len(socks)}\n")
+deadline = time.monotonic() + 60
+while not os.path.exists(release) and time.monotonic() < deadline:
+    time.sleep(0.05)
+PY
+clients_pid=$!
+started_pids+=("$clients_pid")
+wait_for 10 test -s "$scratch/clients-connected" ||
+  fail "EMFILE: $clients client connections not open within 10 s"
+if wait_for 10 file_has "$scratch/emfile.err" '\[warning\] accept: .+; pausing accepts for [0-9]+ ms$'; then
+  echo "ok: EMFILE: $clients connections to a weir limited to $fd_limit fds ($idle_fds idle): $(grep -m1 'pausing accepts' "$scratch/emfile.err" | sed 's/^[^ ]* //')"
+else
+  fail "EMFILE: no 'accept: ...; pausing accepts for ... ms' warning within 10 s; stderr (last 20 lines): $(tail -n 20 "$scratch/emfile.err")"
+fi
+kill -0 "$weir_pid" 2>/dev/null || fail "EMFILE: weir is no longer running"
+touch "$scratch/clients-release"
+wait_for 10 process_gone "$clients_pid" || fail "EMFILE: the client connections did not close"
+if wait_for 10 serves_200 "$pub/index.html"; then
+  echo "ok: EMFILE: a new request is served 200 once the clients are gone"
+else
+  fail "EMFILE: GET /index.html not 200 within 10 s of the clients closing"
+fi
+scrape=$(curl -s --max-time 5 "http://127.0.0.1:$weir_metrics_port/metrics" || true)
+backoffs=$(sed -nE 's/^weir_accept_backoffs_total ([0-9.e+]+)$/\1/p' <<<"$scrape")
+max_fds=$(sed -nE 's/^process_max_fds ([0-9.e+]+)$/\1/p' <<<"$scrape")
+if [[ -n $backoffs ]] && awk -v v="$backoffs" 'BEGIN { exit !(v > 0) }'; then
+  echo "ok: EMFILE: weir_accept_backoffs_total $backoffs"
+else
+  fail "EMFILE: weir_accept_backoffs_total is '${backoffs:-missing}', want > 0"
+fi
+if [[ -z $max_fds ]] || ! awk -v v="$max_fds" -v l="$fd_limit" 'BEGIN { exit !(v == l) }'; then
+  fail "EMFILE: process_max_fds is '${max_fds:-missing}', want $fd_limit (prlimit)"
+fi
+stop_process_ok "server limited to $fd_limit fds" TERM "$scratch/emfile.err"
 
 if [[ $failures -ne 0 ]]; then
   echo "$failures check(s) failed" >&2
