@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The /metrics scrape as Prometheus's own linter sees it: a real weir with a little traffic, one
 # scrape checked by `promtool check metrics` (lint warnings fail too), the Content-Type, HELP and
-# TYPE for every weir_ series, and the separation of the two listeners: the metrics port serves no
-# files, the public port serves no /metrics, and with --no-metrics there is no metrics listener.
+# TYPE for every weir_ series, docs/metrics.md naming exactly the series scraped, and the
+# separation of the two listeners: the metrics port serves no files, the public port serves no
+# /metrics, and with --no-metrics there is no metrics listener.
 # Usage: promtool_test.sh /path/to/weir
 set -euo pipefail
 
@@ -17,6 +18,7 @@ for cmd in promtool curl python3; do
   fi
 done
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source_dir=$(cd "$here/../.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=weir_process.sh
 source "$here/weir_process.sh"
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/weir-promtool-test-XXXXXX")
@@ -201,6 +203,42 @@ EOF
 else
   fail "HELP/TYPE check of the scrape:"
   sed 's/^/  /' "$scratch/families.out" >&2
+fi
+
+# docs/metrics.md against the scrape, both ways: every series its tables name (first column) is a
+# family in the scrape with the type the table gives, and every weir_ and process_ family in the
+# scrape is in a table. prometheus-cpp's own exposer_* families are not weir's to document.
+if python3 - "$source_dir/docs/metrics.md" "$scratch/scrape.txt" >"$scratch/docs.out" 2>&1 <<'EOF'; then
+import re, sys
+documented = {}
+for line in open(sys.argv[1], encoding="utf-8"):
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    if line.startswith("|") and len(cells) >= 2:
+        m = re.fullmatch(r"`((?:weir|process)_[a-z0-9_]+)`", cells[0])
+        if m:
+            documented[m.group(1)] = cells[1].split()[0] if cells[1] else ""
+scraped = {}
+for line in open(sys.argv[2], encoding="utf-8"):
+    m = re.match(r"# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (\w+)", line)
+    if m and not m.group(1).startswith("exposer_"):
+        scraped[m.group(1)] = m.group(2)
+problems = []
+if len(documented) < 10:
+    problems.append(f"only {len(documented)} series found in the docs tables: is the format changed?")
+for name in sorted(set(documented) - set(scraped)):
+    problems.append(f"{name}: in docs/metrics.md, not in the scrape")
+for name in sorted(set(scraped) - set(documented)):
+    problems.append(f"{name}: in the scrape, not in docs/metrics.md")
+for name in sorted(set(documented) & set(scraped)):
+    if documented[name] != scraped[name]:
+        problems.append(f"{name}: docs say {documented[name]!r}, the scrape says {scraped[name]!r}")
+print("\n".join(problems) if problems else f"{len(documented)} series, the same names and types")
+sys.exit(1 if problems else 0)
+EOF
+  echo "ok: docs/metrics.md and the scrape agree: $(<"$scratch/docs.out")"
+else
+  fail "docs/metrics.md against the scrape:"
+  sed 's/^/  /' "$scratch/docs.out" >&2
 fi
 
 # --- The two listeners stay apart ----------------------------------------------------------------
