@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # weir scraped by a real Prometheus server (Debian's prometheus package), as an operator would run
-# it: scrape every second while curl sends traffic, then the queries docs/metrics.md suggests,
-# through Prometheus's HTTP API: the five stage queues, request p99, per-stage service p99, up.
+# it: scrape every second while curl sends traffic, then queries through Prometheus's HTTP API: the
+# five stage queues, request p99, per-stage service p99, up, and every query in the "Queries"
+# section of docs/metrics.md, read from the docs so that the docs are what is tested.
 # Everything on 127.0.0.1, in a temporary directory removed at exit.
 # Usage: prometheus_server_test.sh /path/to/weir
 set -euo pipefail
@@ -17,6 +18,7 @@ for cmd in prometheus promtool curl python3; do
   fi
 done
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source_dir=$(cd "$here/../.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=weir_process.sh
 source "$here/weir_process.sh"
 
@@ -132,11 +134,11 @@ echo "ok: prometheus $(prometheus --version 2>&1 | sed -n 's/^prometheus, versio
 
 # The checks, through the HTTP API; exit 0 when all pass, 1 (with the reasons) when not yet.
 cat >"$scratch/check.py" <<'EOF'
-import json, math, sys, urllib.parse, urllib.request
+import json, math, re, sys, urllib.parse, urllib.request
 
-prom, target = sys.argv[1], sys.argv[2]
+prom, target, docs = sys.argv[1], sys.argv[2], sys.argv[3]
 stages = ["accept", "read_parse", "cache_lookup", "disk_io", "send"]
-only_up = len(sys.argv) > 3 and sys.argv[3] == "--up"
+only_up = len(sys.argv) > 4 and sys.argv[4] == "--up"
 
 def query(q):
     url = prom + "/api/v1/query?" + urllib.parse.urlencode({"query": q})
@@ -195,7 +197,39 @@ def stage_p99():
                      for s in sorted(r, key=lambda s: stages.index(s["metric"]["stage"])))
     return f"{q}: 5 series (seconds): {vals}", None
 
-checks = [up] if only_up else [queue_depth, request_p99, stage_p99, up]
+def docs_queries():
+    """The PromQL of the "## Queries" section: each line of a promql block, each expr: of a yaml one."""
+    text = open(docs, encoding="utf-8").read()
+    m = re.search(r"^## Queries\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+    if not m:
+        raise SystemExit(f"{docs}: no '## Queries' section")
+    out = []
+    for lang, block in re.findall(r"^```(\w+)\n(.*?)^```", m.group(1), re.S | re.M):
+        for line in block.splitlines():
+            if lang == "promql" and line.strip():
+                out.append(line.strip())
+            elif lang == "yaml" and re.match(r"\s*expr:", line):
+                out.append(line.split("expr:", 1)[1].strip())
+    if len(out) < 2:
+        raise SystemExit(f"{docs}: only {len(out)} queries in the Queries section")
+    return out
+
+# A docs query must succeed; with this test's traffic (200s, a 404, HEADs, no shedding) it must
+# also return series, every value finite. A comparison filters, so it may return none.
+def docs_check(q):
+    def check():
+        r = query(q)
+        if not r and not re.search(r"\s(>|<|>=|<=|==|!=)\s", q):
+            return None, f"docs query {q}: no series"
+        bad = [f'{s["metric"]}={s["value"][1]}' for s in r if not finite(s)]
+        if bad:
+            return None, f"docs query {q}: not finite: {'; '.join(bad)}"
+        return f"docs query {q}: {len(r)} series, finite", None
+    check.__name__ = q
+    return check
+
+checks = [up] if only_up else [queue_depth, request_p99, stage_p99, up] + \
+    [docs_check(q) for q in docs_queries()]
 passed, waiting = [], []
 for check in checks:
     try:
@@ -210,7 +244,7 @@ for line in waiting:
 sys.exit(1 if waiting else 0)
 EOF
 check() {
-  python3 "$scratch/check.py" "$prom" "127.0.0.1:$metrics_port" "$@"
+  python3 "$scratch/check.py" "$prom" "127.0.0.1:$metrics_port" "$source_dir/docs/metrics.md" "$@"
 }
 
 # Prometheus hands a new target to its scraper up to 5 s after start-up: wait for the first scrape.
