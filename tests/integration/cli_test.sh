@@ -82,17 +82,22 @@ shutdown_lines() {
 # check_startup_lines WHAT LOG: every start-up line is above the ready line ("listening on"),
 # which weir logs last so that tests can wait for it.
 check_startup_lines() {
-  local what=$1 log=$2 ready n pattern
+  local what=$1 log=$2 ready n pattern problems=""
   ready=$(grep -nE ' listening on http://' "$log" | head -n 1 | cut -d: -f1 || true)
   for pattern in '\] (root: |no root given: )' '\] metrics: ' '\] stage groups: ' \
     '\] access log: '; do
     n=$(grep -nE -- "$pattern" "$log" | head -n 1 | cut -d: -f1 || true)
     if [[ -z $n ]]; then
-      fail "$what: no start-up line matching '$pattern' in: $(<"$log")"
+      problems+=" no line matching '$pattern';"
     elif [[ -z $ready || $n -gt $ready ]]; then
-      fail "$what: '$pattern' (line $n) is not above 'listening on' (line ${ready:-none}): $(<"$log")"
+      problems+=" '$pattern' (line $n) not above 'listening on' (line ${ready:-none});"
     fi
   done
+  if [[ -n $problems ]]; then
+    fail "$what:$problems log:"$'\n'"$(<"$log")"
+  else
+    echo "ok: $what: every line above 'listening on'"
+  fi
 }
 
 mkdir -p "$scratch/site" "$scratch/tmp"
@@ -178,7 +183,6 @@ contains "start-up log" "$log" "weir $project_version (pid $weir_pid) listening 
 contains "start-up log" "$log" "$scratch/tmp/weir-sample-"
 contains "start-up log" "$log" "metrics: http://127.0.0.1:$mport/metrics"
 contains "start-up log" "$log" "access log: stdout"
-echo "ok: start-up log: every line above 'listening on'"
 
 code=$(curl -s --max-time 5 -o "$scratch/index" -w '%{http_code}' "http://127.0.0.1:$port/" || true)
 [[ $code == 200 ]] || fail "GET /: status $code"
