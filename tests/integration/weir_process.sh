@@ -1,11 +1,11 @@
 # shellcheck shell=bash
-# Variables set here are read by the scripts that source this file.
-# shellcheck disable=SC2034
 # Sourced by the shell integration tests (cli_test.sh, promtool_test.sh,
 # prometheus_server_test.sh): start weir and learn its ports from its log, wait for conditions,
 # stop processes. Every wait polls a condition in 100 ms steps up to a bound; no fixed sleep
 # decides an outcome. The caller runs under `set -euo pipefail` and calls stop_started_processes
 # from its EXIT trap.
+# The variables set here are read by the scripts that source this file:
+# shellcheck disable=SC2034
 
 readonly WEIR_READY_SECS=20 # start-up under ASan/TSan on a loaded machine included
 readonly WEIR_STOP_SECS=15  # SIGTERM/SIGINT to exit: drain plus the metrics listener's 2 s stop
