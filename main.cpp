@@ -280,11 +280,6 @@ int run(weir::config cfg, const sigset_t& signals) {
     return exit_runtime_error;
   }
 
-  const weir::listen_address addr = *weir::parse_listen(cfg.listen);
-  const std::string host =
-      addr.host.find(':') == std::string::npos ? addr.host : "[" + addr.host + "]";
-  spdlog::info("weir {} (pid {}) listening on http://{}:{}/", weir::weir_version, ::getpid(), host,
-               srv->port());
   if (sample.path.empty()) {
     spdlog::info("root: {}", cfg.root);
   } else {
@@ -305,6 +300,12 @@ int run(weir::config cfg, const sigset_t& signals) {
   spdlog::info("access log: {}", cfg.access_log.empty()  ? std::string("off")
                                  : cfg.access_log == "-" ? std::string("stdout")
                                                          : cfg.access_log);
+  // Logged last: it means "ready", with every start-up line above it (tests wait for it).
+  const weir::listen_address addr = *weir::parse_listen(cfg.listen);
+  const std::string host =
+      addr.host.find(':') == std::string::npos ? addr.host : "[" + addr.host + "]";
+  spdlog::info("weir {} (pid {}) listening on http://{}:{}/", weir::weir_version, ::getpid(), host,
+               srv->port());
 
   for (;;) {
     int sig = 0;

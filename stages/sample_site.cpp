@@ -41,8 +41,9 @@ weir --config /etc/weir/weir.yaml</pre>
 
   <h2>Watching it run</h2>
   <p>weir logs its listen address, document root and stage groups to stderr at start-up; add
-  <code>--access-log -</code> to see each request on stdout. Prometheus metrics will be served at
-  <code>/metrics</code>.</p>
+  <code>--access-log -</code> to see each request on stdout. Prometheus metrics are served on a
+  listener of their own, never this port: <code>http://127.0.0.1:9464/metrics</code> by default
+  (<code>--metrics-listen ADDR:PORT</code> moves it, <code>--no-metrics</code> turns it off).</p>
 
   <h2>Look around</h2>
   <ul>

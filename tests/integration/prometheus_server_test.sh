@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # weir scraped by a real Prometheus server (Debian's prometheus package), as an operator would run
-# it: scrape every second while curl sends traffic, then the queries docs/metrics.md suggests,
-# through Prometheus's HTTP API: the five stage queues, request p99, per-stage service p99, up.
+# it: scrape every second while curl sends traffic, then queries through Prometheus's HTTP API: the
+# five stage queues, request p99, per-stage service p99, up, and every query in the "Queries"
+# section of docs/metrics.md, read from the docs so that the docs are what is tested.
 # Everything on 127.0.0.1, in a temporary directory removed at exit.
 # Usage: prometheus_server_test.sh /path/to/weir
 set -euo pipefail
@@ -16,38 +17,27 @@ for cmd in prometheus promtool curl python3; do
     exit 1
   fi
 done
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source_dir=$(cd "$here/../.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=weir_process.sh
+source "$here/weir_process.sh"
 
-readonly START_TIMEOUT_SECS=15 # weir's "listening on" line, Prometheus's /-/ready
-readonly FIRST_SCRAPE_SECS=20  # Prometheus hands new targets to the scraper only every 5 s
-readonly TRAFFIC_SECS=6        # traffic before the queries count: the rate()s' 5 s window and more
-readonly QUERY_SECS=24         # then the queries must all pass within this (30 s of traffic in all)
-readonly STOP_TIMEOUT_SECS=15
+readonly PROM_READY_SECS=15   # Prometheus's "Server is ready" line and /-/ready
+readonly PROM_PORT_ATTEMPTS=5 # Prometheus cannot take port 0: pick one, another if it is taken
+readonly FIRST_SCRAPE_SECS=20 # Prometheus hands new targets to the scraper only every 5 s
+readonly TRAFFIC_SECS=6       # traffic before the queries count: the rate()s' 5 s window and more
+readonly QUERY_SECS=24        # then the queries must all pass within this (30 s of traffic in all)
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/weir-prometheus-test-XXXXXX")
-weir_pid="" prom_pid="" traffic_pid=""
-
-# stop PID: SIGTERM, SIGKILL after STOP_TIMEOUT_SECS; prints nothing, returns the exit status.
-stop() {
-  local pid=$1 rc=0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq $((STOP_TIMEOUT_SECS * 10))); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    echo "prometheus_server_test.sh: pid $pid still running ${STOP_TIMEOUT_SECS}s after SIGTERM; killing it" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || rc=$?
-  return "$rc"
-}
+prom_pid="" traffic_pid=""
 
 cleanup() {
   local rc=$?
   trap - EXIT
   [[ -n $traffic_pid ]] && stop_traffic
-  [[ -n $prom_pid ]] && { stop "$prom_pid" || true; }
-  [[ -n $weir_pid ]] && { stop "$weir_pid" || true; }
+  [[ -n $prom_pid ]] && { stop_process "$prom_pid" TERM || true; }
+  [[ -n $weir_pid ]] && { weir_stop TERM || true; }
+  stop_started_processes
   if [[ $rc -ne 0 ]]; then
     for log in prometheus.log weir.log; do
       if [[ -s $scratch/$log ]]; then
@@ -75,10 +65,6 @@ die() {
   exit 1
 }
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 started=$SECONDS
 mkdir -p "$scratch/site/sub"
 echo "prometheus test index" >"$scratch/site/index.html"
@@ -86,25 +72,14 @@ echo "prometheus test hello" >"$scratch/site/hello.txt"
 head -c 20000 /dev/zero >"$scratch/site/sub/zeros.bin"
 
 # --- weir ------------------------------------------------------------------------------------------
-metrics_port=$(free_port)
-"$weir" --root "$scratch/site" --listen 127.0.0.1:0 --metrics-listen "127.0.0.1:$metrics_port" \
-  --log-level info >/dev/null 2>"$scratch/weir.log" </dev/null &
-weir_pid=$!
-public_port=""
-for _ in $(seq $((START_TIMEOUT_SECS * 10))); do
-  public_port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\)/.*|\1|p' "$scratch/weir.log")
-  [[ -n $public_port ]] && break
-  kill -0 "$weir_pid" 2>/dev/null || die "weir exited at start-up"
-  sleep 0.1
-done
-[[ -n $public_port ]] || die "weir logged no 'listening on' line within ${START_TIMEOUT_SECS}s"
+weir_start "$scratch/weir.log" /dev/null "$weir" --root "$scratch/site" --listen 127.0.0.1:0 \
+  --metrics-listen 127.0.0.1:0 --log-level info
+public_port=$weir_port metrics_port=$weir_metrics_port
 curl -sf --max-time 5 -o /dev/null "http://127.0.0.1:$metrics_port/metrics" ||
   die "weir's metrics endpoint http://127.0.0.1:$metrics_port/metrics does not answer"
 echo "ok: weir up (public port $public_port, metrics port $metrics_port)"
 
 # --- Prometheus ------------------------------------------------------------------------------------
-prom_port=$(free_port)
-prom=http://127.0.0.1:$prom_port
 cat >"$scratch/prometheus.yml" <<EOF
 global: {scrape_interval: 1s, evaluation_interval: 1s}
 scrape_configs:
@@ -114,36 +89,70 @@ scrape_configs:
 EOF
 promtool check config "$scratch/prometheus.yml" >"$scratch/promtool.out" 2>&1 ||
   die "promtool rejects the generated prometheus.yml: $(<"$scratch/promtool.out")"
-# Debian's build reads its web assets from /usr/share/prometheus/web (--web.local-assets, the
-# default) and the console templates from /etc/prometheus; the API needs neither.
-prometheus --config.file="$scratch/prometheus.yml" --storage.tsdb.path="$scratch/data" \
-  --web.listen-address="127.0.0.1:$prom_port" --log.level=info \
-  >"$scratch/prometheus.log" 2>&1 </dev/null &
-prom_pid=$!
-ready=0
-for _ in $(seq $((START_TIMEOUT_SECS * 10))); do
-  kill -0 "$prom_pid" 2>/dev/null || die "prometheus exited at start-up"
-  if curl -sf --max-time 2 -o /dev/null "$prom/-/ready"; then ready=1; break; fi
-  sleep 0.1
-done
-[[ $ready -eq 1 ]] || die "prometheus not ready within ${START_TIMEOUT_SECS}s"
+
+# prometheus_ready: ours is running, says it is ready, and its port answers /-/ready. (Another
+# server could answer on a port ours failed to bind; ours exits then, and never logs "ready".)
+prometheus_ready() {
+  kill -0 "$prom_pid" 2>/dev/null &&
+    file_has "$scratch/prometheus.log" 'msg="Server is ready to receive web requests\."' &&
+    curl -sf --max-time 2 -o /dev/null "http://127.0.0.1:$prom_port/-/ready"
+}
+
+# start_prometheus: on a picked port; when it exits because the port was taken meanwhile, again
+# on another (PROM_PORT_ATTEMPTS at most). Sets prom_pid and prom_port.
+start_prometheus() {
+  local attempt i rc
+  for ((attempt = 1; attempt <= PROM_PORT_ATTEMPTS; attempt++)); do
+    prom_port=$(pick_port)
+    # Debian's build reads its web assets from /usr/share/prometheus/web (--web.local-assets, the
+    # default) and the console templates from /etc/prometheus; the API needs neither.
+    prometheus --config.file="$scratch/prometheus.yml" --storage.tsdb.path="$scratch/data.$attempt" \
+      --web.listen-address="127.0.0.1:$prom_port" --log.level=info \
+      >"$scratch/prometheus.log" 2>&1 </dev/null &
+    prom_pid=$!
+    for ((i = 0; i < PROM_READY_SECS * 10; i++)); do
+      prometheus_ready && return 0
+      if ! kill -0 "$prom_pid" 2>/dev/null; then
+        rc=0
+        wait "$prom_pid" || rc=$?
+        prom_pid=""
+        if file_has "$scratch/prometheus.log" 'address already in use'; then
+          echo "prometheus: port $prom_port was taken (attempt $attempt of $PROM_PORT_ATTEMPTS); another one"
+          continue 2
+        fi
+        die_with_log "prometheus exited with status $rc at start-up" "$scratch/prometheus.log"
+      fi
+      sleep 0.1
+    done
+    die_with_log "prometheus not ready within ${PROM_READY_SECS}s" "$scratch/prometheus.log"
+  done
+  die_with_log "prometheus: no free port in $PROM_PORT_ATTEMPTS attempts" "$scratch/prometheus.log"
+}
+start_prometheus
+prom=http://127.0.0.1:$prom_port
 echo "ok: prometheus $(prometheus --version 2>&1 | sed -n 's/^prometheus, version \([^ ]*\).*/\1/p') ready on port $prom_port"
 
-# The four checks, through the HTTP API; exit 0 when all pass, 1 (with the reasons) when not yet.
+# The checks, through the HTTP API; exit 0 when all pass, 1 (with the reasons) when not yet.
 cat >"$scratch/check.py" <<'EOF'
-import json, math, sys, urllib.parse, urllib.request
+import json, math, re, sys, urllib.parse, urllib.request
 
-prom, target = sys.argv[1], sys.argv[2]
+prom, target, docs = sys.argv[1], sys.argv[2], sys.argv[3]
 stages = ["accept", "read_parse", "cache_lookup", "disk_io", "send"]
-only_up = len(sys.argv) > 3 and sys.argv[3] == "--up"
+only_up = len(sys.argv) > 4 and sys.argv[4] == "--up"
 
 def query(q):
     url = prom + "/api/v1/query?" + urllib.parse.urlencode({"query": q})
-    with urllib.request.urlopen(url, timeout=5) as r:
-        body = json.load(r)
-    if body.get("status") != "success":
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            body = json.load(r)
+    except urllib.error.HTTPError as e:  # a bad query is a 400 with the error in the body
+        body = json.load(e)
+    if body.get("status") != "success" or body.get("error") or body.get("warnings"):
         raise RuntimeError(f"{q}: {body}")
     return body["data"]["result"]
+
+def finite(s):
+    return math.isfinite(float(s["value"][1]))
 
 def up():
     r = query('up{job="weir"}')
@@ -180,11 +189,47 @@ def stage_p99():
     got = sorted(s["metric"].get("stage", "") for s in r)
     if got != sorted(stages):
         return None, f"{q}: stage labels {got}, want one series for each of {sorted(stages)}"
+    bad = [f'{s["metric"]["stage"]}={s["value"][1]}' for s in r
+           if not finite(s) or float(s["value"][1]) <= 0]
+    if bad:
+        return None, f"{q}: want a finite number > 0 for every stage, got {', '.join(bad)}"
     vals = ", ".join(f'{s["metric"]["stage"]}={float(s["value"][1]):.3g}'
                      for s in sorted(r, key=lambda s: stages.index(s["metric"]["stage"])))
     return f"{q}: 5 series (seconds): {vals}", None
 
-checks = [up] if only_up else [queue_depth, request_p99, stage_p99, up]
+def docs_queries():
+    """The PromQL of the "## Queries" section: each line of a promql block, each expr: of a yaml one."""
+    text = open(docs, encoding="utf-8").read()
+    m = re.search(r"^## Queries\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+    if not m:
+        raise SystemExit(f"{docs}: no '## Queries' section")
+    out = []
+    for lang, block in re.findall(r"^```(\w+)\n(.*?)^```", m.group(1), re.S | re.M):
+        for line in block.splitlines():
+            if lang == "promql" and line.strip():
+                out.append(line.strip())
+            elif lang == "yaml" and re.match(r"\s*expr:", line):
+                out.append(line.split("expr:", 1)[1].strip())
+    if len(out) < 2:
+        raise SystemExit(f"{docs}: only {len(out)} queries in the Queries section")
+    return out
+
+# A docs query must succeed; with this test's traffic (200s, a 404, HEADs, no shedding) it must
+# also return series, every value finite. A comparison filters, so it may return none.
+def docs_check(q):
+    def check():
+        r = query(q)
+        if not r and not re.search(r"\s(>|<|>=|<=|==|!=)\s", q):
+            return None, f"docs query {q}: no series"
+        bad = [f'{s["metric"]}={s["value"][1]}' for s in r if not finite(s)]
+        if bad:
+            return None, f"docs query {q}: not finite: {'; '.join(bad)}"
+        return f"docs query {q}: {len(r)} series, finite", None
+    check.__name__ = q
+    return check
+
+checks = [up] if only_up else [queue_depth, request_p99, stage_p99, up] + \
+    [docs_check(q) for q in docs_queries()]
 passed, waiting = [], []
 for check in checks:
     try:
@@ -198,10 +243,13 @@ for line in waiting:
     print("not yet: " + line)
 sys.exit(1 if waiting else 0)
 EOF
+check() {
+  python3 "$scratch/check.py" "$prom" "127.0.0.1:$metrics_port" "$source_dir/docs/metrics.md" "$@"
+}
 
 # Prometheus hands a new target to its scraper up to 5 s after start-up: wait for the first scrape.
 deadline=$((SECONDS + FIRST_SCRAPE_SECS))
-until python3 "$scratch/check.py" "$prom" "127.0.0.1:$metrics_port" --up >"$scratch/check.out" 2>&1; do
+until check --up >"$scratch/check.out" 2>&1; do
   ((SECONDS < deadline)) || die "no successful scrape of weir within ${FIRST_SCRAPE_SECS}s: $(<"$scratch/check.out")"
   sleep 0.2
 done
@@ -223,8 +271,7 @@ traffic_pid=$!
 traffic_started=$SECONDS
 
 deadline=$((SECONDS + TRAFFIC_SECS + QUERY_SECS))
-until ((SECONDS - traffic_started >= TRAFFIC_SECS)) &&
-  python3 "$scratch/check.py" "$prom" "127.0.0.1:$metrics_port" >"$scratch/check.out" 2>&1; do
+until ((SECONDS - traffic_started >= TRAFFIC_SECS)) && check >"$scratch/check.out" 2>&1; do
   if ((SECONDS >= deadline)); then
     cat "$scratch/check.out" >&2
     die "the queries did not all pass within $((TRAFFIC_SECS + QUERY_SECS))s of traffic"
@@ -235,13 +282,10 @@ stop_traffic
 cat "$scratch/check.out"
 echo "ok: all queries passed after $((SECONDS - traffic_started)) s of traffic"
 
-rc=0
-stop "$prom_pid" || rc=$?
+stop_process "$prom_pid" TERM || die "prometheus still running ${WEIR_STOP_SECS}s after SIGTERM (killed)"
 prom_pid=""
-[[ $rc -eq 0 ]] || die "prometheus exit code $rc after SIGTERM, want 0"
-rc=0
-stop "$weir_pid" || rc=$?
-weir_pid=""
-[[ $rc -eq 0 ]] || die "weir exit code $rc after SIGTERM, want 0"
+[[ $stop_rc -eq 0 ]] || die "prometheus exit code $stop_rc after SIGTERM, want 0"
+weir_stop TERM || die "weir still running ${WEIR_STOP_SECS}s after SIGTERM (killed)"
+[[ $stop_rc -eq 0 ]] || die "weir exit code $stop_rc after SIGTERM, want 0"
 echo "ok: prometheus and weir stopped with exit 0"
 echo "all Prometheus server checks passed in $((SECONDS - started)) s"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The /metrics scrape as Prometheus's own linter sees it: a real weir with a little traffic, one
 # scrape checked by `promtool check metrics` (lint warnings fail too), the Content-Type, HELP and
-# TYPE for every weir_ series, and the separation of the two listeners: the metrics port serves no
-# files, the public port serves no /metrics, and with --no-metrics there is no metrics listener.
+# TYPE for every weir_ series, docs/metrics.md naming exactly the series scraped, and the
+# separation of the two listeners: the metrics port serves no files, the public port serves no
+# /metrics, and with --no-metrics there is no metrics listener.
 # Usage: promtool_test.sh /path/to/weir
 set -euo pipefail
 
@@ -16,13 +17,14 @@ for cmd in promtool curl python3; do
     exit 1
   fi
 done
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source_dir=$(cd "$here/../.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=weir_process.sh
+source "$here/weir_process.sh"
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/weir-promtool-test-XXXXXX")
-server_pid=""
 
 cleanup() {
-  if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -KILL "$server_pid" 2>/dev/null || true
-  fi
+  stop_started_processes
   rm -rf "$scratch"
 }
 trap cleanup EXIT
@@ -33,10 +35,6 @@ failures=0
 fail() {
   echo "FAIL: $*" >&2
   failures=$((failures + 1))
-}
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # listening_ports PID: the TCP ports PID listens on, sorted, one per line (from /proc, no ss).
@@ -66,40 +64,22 @@ print("\n".join(str(p) for p in sorted(ports)))
 EOF
 }
 
-# start_weir LOG ARGS...: starts weir in the background with ARGS and an ephemeral public port;
-# waits (10 s at most) for its "listening on" line. Sets server_pid and public_port.
+# start_weir LOG ARGS...: weir_start with ARGS and an ephemeral public port; sets public_port and
+# metrics_port (empty with metrics off).
 start_weir() {
   local log=$1
   shift
-  "$weir" --listen 127.0.0.1:0 --log-level info "$@" >/dev/null 2>"$log" </dev/null &
-  server_pid=$!
-  public_port=""
-  for _ in $(seq 100); do
-    public_port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\)/.*|\1|p' "$log")
-    [[ -n $public_port ]] && return 0
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "promtool_test.sh: weir did not start (no 'listening on' line within 10 s); its log:" >&2
-  cat "$log" >&2
-  exit 1
+  weir_start "$log" /dev/null "$weir" --listen 127.0.0.1:0 --log-level info "$@"
+  public_port=$weir_port metrics_port=$weir_metrics_port
 }
 
-# stop_weir WHAT: SIGTERM, then wait up to 15 s; weir must exit 0.
+# stop_weir WHAT: SIGTERM; weir must exit 0 within WEIR_STOP_SECS.
 stop_weir() {
-  local what=$1 rc=0
-  kill -TERM "$server_pid"
-  for _ in $(seq 150); do
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$server_pid" 2>/dev/null; then
-    fail "$what: weir still running 15 s after SIGTERM"
-    kill -KILL "$server_pid" 2>/dev/null || true
+  if ! weir_stop TERM; then
+    fail "$1: weir still running ${WEIR_STOP_SECS}s after SIGTERM (killed)"
+  elif [[ $stop_rc -ne 0 ]]; then
+    fail "$1: weir exit code $stop_rc after SIGTERM, want 0"
   fi
-  wait "$server_pid" || rc=$?
-  server_pid=""
-  [[ $rc -eq 0 ]] || fail "$what: weir exit code $rc after SIGTERM, want 0"
 }
 
 # status URL [CURL ARGS...]: prints the HTTP status code, or 000 when nothing answered.
@@ -114,13 +94,10 @@ echo "promtool test index" >"$scratch/site/index.html"
 echo "promtool test hello" >"$scratch/site/hello.txt"
 echo "promtool test nested" >"$scratch/site/sub/page.txt"
 
-# --- weir with metrics on a free port ------------------------------------------------------------
-metrics_port=$(free_port)
-start_weir "$scratch/weir.log" --root "$scratch/site" --metrics-listen "127.0.0.1:$metrics_port"
+# --- weir with metrics on a port the kernel picks -------------------------------------------------
+start_weir "$scratch/weir.log" --root "$scratch/site" --metrics-listen 127.0.0.1:0
 pub=http://127.0.0.1:$public_port
 met=http://127.0.0.1:$metrics_port
-grep -q "metrics: $met/metrics" "$scratch/weir.log" ||
-  fail "start-up log: no line 'metrics: $met/metrics'; log: $(<"$scratch/weir.log")"
 echo "ok: weir up (public port $public_port, metrics port $metrics_port)"
 
 # Traffic: 200s, a 404, a HEAD.
@@ -228,6 +205,42 @@ else
   sed 's/^/  /' "$scratch/families.out" >&2
 fi
 
+# docs/metrics.md against the scrape, both ways: every series its tables name (first column) is a
+# family in the scrape with the type the table gives, and every weir_ and process_ family in the
+# scrape is in a table. prometheus-cpp's own exposer_* families are not weir's to document.
+if python3 - "$source_dir/docs/metrics.md" "$scratch/scrape.txt" >"$scratch/docs.out" 2>&1 <<'EOF'; then
+import re, sys
+documented = {}
+for line in open(sys.argv[1], encoding="utf-8"):
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    if line.startswith("|") and len(cells) >= 2:
+        m = re.fullmatch(r"`((?:weir|process)_[a-z0-9_]+)`", cells[0])
+        if m:
+            documented[m.group(1)] = cells[1].split()[0] if cells[1] else ""
+scraped = {}
+for line in open(sys.argv[2], encoding="utf-8"):
+    m = re.match(r"# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (\w+)", line)
+    if m and not m.group(1).startswith("exposer_"):
+        scraped[m.group(1)] = m.group(2)
+problems = []
+if len(documented) < 10:
+    problems.append(f"only {len(documented)} series found in the docs tables: is the format changed?")
+for name in sorted(set(documented) - set(scraped)):
+    problems.append(f"{name}: in docs/metrics.md, not in the scrape")
+for name in sorted(set(scraped) - set(documented)):
+    problems.append(f"{name}: in the scrape, not in docs/metrics.md")
+for name in sorted(set(documented) & set(scraped)):
+    if documented[name] != scraped[name]:
+        problems.append(f"{name}: docs say {documented[name]!r}, the scrape says {scraped[name]!r}")
+print("\n".join(problems) if problems else f"{len(documented)} series, the same names and types")
+sys.exit(1 if problems else 0)
+EOF
+  echo "ok: docs/metrics.md and the scrape agree: $(<"$scratch/docs.out")"
+else
+  fail "docs/metrics.md against the scrape:"
+  sed 's/^/  /' "$scratch/docs.out" >&2
+fi
+
 # --- The two listeners stay apart ----------------------------------------------------------------
 for url in /hello.txt /index.html /sub/page.txt /; do
   code=$(curl -s --max-time 5 -o "$scratch/body" -w '%{http_code}' "$met$url" || true)
@@ -242,28 +255,32 @@ for url in /metrics /metrics/; do
   if grep -q '^# TYPE' "$scratch/body" 2>/dev/null; then fail "public port: GET $url serves metrics"; fi
 done
 echo "ok: public port answers 404 to /metrics"
-ports=$(listening_ports "$server_pid" | tr '\n' ' ')
+ports=$(listening_ports "$weir_pid" | tr '\n' ' ')
 [[ $ports == "$(printf '%s\n' "$public_port" "$metrics_port" | sort -n | tr '\n' ' ')" ]] ||
   fail "weir listens on ports '$ports', want exactly $public_port (public) and $metrics_port (metrics)"
 stop_weir "metrics on"
 echo "ok: weir stopped with exit 0"
 
 # --- --no-metrics: the metrics address from the config file is not opened -------------------------
-metrics_port=$(free_port)
-printf 'metrics:\n  enabled: true\n  listen: "127.0.0.1:%s"\n' "$metrics_port" >"$scratch/metrics.yaml"
+# The address is one held (bound, not listening) by hold_port: nothing else can serve it, so a
+# connection there is refused unless weir opened it after all (then weir would not start).
+hold_port "$scratch"
+config_metrics_port=$held_port
+printf 'metrics:\n  enabled: true\n  listen: "127.0.0.1:%s"\n' "$config_metrics_port" >"$scratch/metrics.yaml"
 start_weir "$scratch/weir-off.log" --root "$scratch/site" --config "$scratch/metrics.yaml" --no-metrics
+[[ -z $metrics_port ]] || fail "--no-metrics: the log announces a metrics port $metrics_port"
 code=$(status "http://127.0.0.1:$public_port/hello.txt")
 [[ $code == 200 ]] || fail "--no-metrics: GET /hello.txt on the public port: status $code, want 200"
 rc=0
-curl -s -o /dev/null --max-time 5 "http://127.0.0.1:$metrics_port/metrics" || rc=$?
-[[ $rc -eq 7 ]] || fail "--no-metrics: port $metrics_port (metrics.listen) answered or did not refuse (curl exit $rc, want 7)"
-ports=$(listening_ports "$server_pid" | tr '\n' ' ')
+curl -s -o /dev/null --max-time 5 "http://127.0.0.1:$config_metrics_port/metrics" || rc=$?
+[[ $rc -eq 7 ]] || fail "--no-metrics: port $config_metrics_port (metrics.listen) answered or did not refuse (curl exit $rc, want 7)"
+ports=$(listening_ports "$weir_pid" | tr '\n' ' ')
 [[ $ports == "$public_port " ]] ||
   fail "--no-metrics: weir listens on ports '$ports', want only the public port $public_port"
 if grep -q "metrics: http" "$scratch/weir-off.log"; then
   fail "--no-metrics: the log announces a metrics endpoint: $(grep "metrics: http" "$scratch/weir-off.log")"
 fi
-echo "ok: --no-metrics: nothing listens on $metrics_port; weir listens only on $public_port"
+echo "ok: --no-metrics: nothing listens on $config_metrics_port; weir listens only on $public_port"
 stop_weir "--no-metrics"
 
 if [[ $failures -ne 0 ]]; then
