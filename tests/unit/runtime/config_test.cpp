@@ -144,9 +144,24 @@ log_level: debug
   EXPECT_EQ(c.log_level, "debug");
 }
 
+// The source tree's deploy/weir.yaml. __FILE__ is relative to the build directory when ccache
+// rewrites paths under its base_dir (CCACHE_BASEDIR), so then look upwards from the binary.
+fs::path deploy_example() {
+  const fs::path source = __FILE__;
+  const fs::path beside_source = source.parent_path() / "../../../deploy/weir.yaml";
+  if (source.is_absolute()) return beside_source;
+  std::error_code ec;
+  for (fs::path dir = fs::read_symlink("/proc/self/exe", ec).parent_path();
+       !ec && dir.has_relative_path(); dir = dir.parent_path()) {
+    if (fs::exists(dir / "deploy/weir.yaml") && fs::exists(dir / "runtime/config.hpp"))
+      return dir / "deploy/weir.yaml";
+  }
+  return beside_source;
+}
+
 TEST_F(config_file_test, deploy_example_equals_the_defaults) {
   // deploy/weir.yaml documents every key at its default; this keeps the two from drifting.
-  const fs::path example = fs::path(__FILE__).parent_path() / "../../../deploy/weir.yaml";
+  const fs::path example = deploy_example();
   ASSERT_TRUE(fs::exists(example)) << example;
   EXPECT_EQ(load_config_file(example.string(), config{}), config{});
 
