@@ -176,7 +176,7 @@ full_queue_race race_on_full_queue(std::size_t min_refusals, std::chrono::second
 }
 
 TEST(BoundedQueue, RefusesOnlyWhenReallyFull) {
-  const full_queue_race r = race_on_full_queue(/*min_refusals=*/1000, std::chrono::seconds(5));
+  const full_queue_race r = race_on_full_queue(/*min_refusals=*/200, std::chrono::seconds(2));
   EXPECT_EQ(r.spurious, 0u) << "of " << r.refused_puts << " refused puts in " << r.puts;
   EXPECT_EQ(r.depth_over, 0u) << "of " << r.puts << " readings; highest " << r.max_depth;
   EXPECT_LE(r.max_depth, 1u);
