@@ -19,15 +19,17 @@ class bounded_queue {
   bounded_queue(const bounded_queue&) = delete;
   bounded_queue& operator=(const bounded_queue&) = delete;
 
-  /// False when full. On success the depth counter is raised before the item can be popped,
-  /// so depth() never goes negative.
+  /// False when full: all `capacity()` slots were taken (pushed, not yet popped) at the moment of
+  /// the check. A slot is reserved (depth raised) only while one is free, so depth() never exceeds
+  /// capacity and a refused push leaves no trace that could refuse another one.
   bool try_push(T* item) {
-    if (depth_.fetch_add(1, std::memory_order_seq_cst) >= capacity_) {
-      depth_.fetch_sub(1, std::memory_order_relaxed);
-      return false;
-    }
-    // The node pool holds `capacity` nodes; the depth reservation above guarantees one is free
-    // unless a concurrent pop has not yet returned its node, so retry rather than fail.
+    std::ptrdiff_t depth = depth_.load(std::memory_order_relaxed);
+    do {
+      if (depth >= capacity_) return false;
+    } while (!depth_.compare_exchange_weak(depth, depth + 1, std::memory_order_seq_cst,
+                                           std::memory_order_relaxed));
+    // The node pool holds `capacity` nodes; the reservation above guarantees one is free unless
+    // a concurrent pop has not yet returned its node, so retry rather than fail.
     while (!queue_.bounded_push(item)) {
     }
     return true;
@@ -40,7 +42,8 @@ class bounded_queue {
     return item;
   }
 
-  /// Items pushed and not yet popped (exact when quiescent, approximate under concurrency).
+  /// Items pushed and not yet popped, at most capacity() (exact when quiescent; under concurrency
+  /// a push counts from its reservation, a pop until just after it took its item).
   std::size_t depth() const {
     return static_cast<std::size_t>(depth_.load(std::memory_order_seq_cst));
   }

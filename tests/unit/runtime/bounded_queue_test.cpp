@@ -1,5 +1,6 @@
 #include "runtime/bounded_queue.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -108,6 +109,77 @@ TEST(BoundedQueue, DepthCountsPushedNotPopped) {
   EXPECT_EQ(q.depth(), 0u);
   EXPECT_EQ(q.try_pop(), nullptr);
   EXPECT_EQ(q.depth(), 0u);  // popping an empty queue does not drive depth negative
+}
+
+// A full queue of capacity 1 with one thread (the refuser) hammering try_push, while the main
+// thread takes the item out and at once puts one back, and reads depth() in between. A refusal
+// of that put is honest only if the refuser got the slot first. These are the moments a push
+// that raises the depth counter before checking it gets wrong: a refused push still counts for a
+// while, so depth() reads 2, and a put right after a pop from a full queue is refused with the
+// slot free.
+struct full_queue_race {
+  std::size_t puts = 0;
+  std::size_t refused_puts = 0;  // honest or not
+  std::size_t spurious = 0;      // refused although nobody else had the slot
+  std::size_t depth_over = 0;    // depth() readings above capacity
+  std::size_t max_depth = 0;
+};
+
+// Runs until `min_refusals` puts were refused (each a moment the two threads really overlapped)
+// or `limit` passes, whichever is first.
+full_queue_race race_on_full_queue(std::size_t min_refusals, std::chrono::seconds limit) {
+  bounded_queue<int> q(1);
+  int mine = 0;
+  int theirs = 0;
+  full_queue_race r;
+  std::atomic<bool> done{false};
+  // The main thread parks the refuser (request) and waits until it is outside try_push (parked).
+  std::atomic<bool> park_request{false};
+  std::atomic<bool> parked{false};
+  EXPECT_TRUE(q.try_push(&mine));  // full before the refuser starts
+
+  std::thread refuser([&] {
+    while (!done.load(std::memory_order_relaxed)) {
+      if (park_request.load()) {
+        parked.store(true);
+        while (park_request.load()) std::this_thread::yield();
+        parked.store(false);
+        continue;
+      }
+      q.try_push(&theirs);  // refused while the queue is full; fills it when it is not
+    }
+  });
+
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (r.refused_puts < min_refusals &&
+         (r.puts % 1024 != 0 || std::chrono::steady_clock::now() < deadline)) {
+    const std::size_t d = q.depth();  // full, and the refuser is pushing
+    r.depth_over += d > q.capacity();
+    r.max_depth = std::max(r.max_depth, d);
+    // The queue holds one item (ours or theirs, perhaps still being pushed): take it out.
+    while (q.try_pop() == nullptr) std::this_thread::yield();
+    ++r.puts;
+    if (q.try_push(&mine)) continue;
+    ++r.refused_puts;
+    // Honest only if the refuser reserved the slot: then, once it is outside try_push, its item is
+    // in the queue (only this thread pops). An empty queue means nobody ever had the slot.
+    park_request.store(true);
+    while (!parked.load()) std::this_thread::yield();
+    if (q.try_pop() == nullptr) ++r.spurious;
+    EXPECT_TRUE(q.try_push(&mine));  // nobody else pushes now: the slot is free
+    park_request.store(false);
+    while (parked.load()) std::this_thread::yield();
+  }
+  done.store(true);
+  refuser.join();
+  return r;
+}
+
+TEST(BoundedQueue, RefusesOnlyWhenReallyFull) {
+  const full_queue_race r = race_on_full_queue(/*min_refusals=*/200, std::chrono::seconds(2));
+  EXPECT_EQ(r.spurious, 0u) << "of " << r.refused_puts << " refused puts in " << r.puts;
+  EXPECT_EQ(r.depth_over, 0u) << "of " << r.puts << " readings; highest " << r.max_depth;
+  EXPECT_LE(r.max_depth, 1u);
 }
 
 struct mpmc_result {

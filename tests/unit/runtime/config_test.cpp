@@ -144,9 +144,24 @@ log_level: debug
   EXPECT_EQ(c.log_level, "debug");
 }
 
+// The source tree's deploy/weir.yaml. __FILE__ is relative to the build directory when ccache
+// rewrites paths under its base_dir (CCACHE_BASEDIR), so then look upwards from the binary.
+fs::path deploy_example() {
+  const fs::path source = __FILE__;
+  const fs::path beside_source = source.parent_path() / "../../../deploy/weir.yaml";
+  if (source.is_absolute()) return beside_source;
+  std::error_code ec;
+  for (fs::path dir = fs::read_symlink("/proc/self/exe", ec).parent_path();
+       !ec && dir.has_relative_path(); dir = dir.parent_path()) {
+    if (fs::exists(dir / "deploy/weir.yaml") && fs::exists(dir / "runtime/config.hpp"))
+      return dir / "deploy/weir.yaml";
+  }
+  return beside_source;
+}
+
 TEST_F(config_file_test, deploy_example_equals_the_defaults) {
   // deploy/weir.yaml documents every key at its default; this keeps the two from drifting.
-  const fs::path example = fs::path(__FILE__).parent_path() / "../../../deploy/weir.yaml";
+  const fs::path example = deploy_example();
   ASSERT_TRUE(fs::exists(example)) << example;
   EXPECT_EQ(load_config_file(example.string(), config{}), config{});
 
@@ -426,16 +441,30 @@ TEST_F(config_file_test, unreadable_files_give_path_and_reason) {
 }
 
 TEST_F(config_file_test, nothing_is_half_applied) {
-  config base;
-  base.root = "/srv/www";
-  base.stages[3].threads = 5;
-  const config before = base;
+  // The caller's config, updated the way main.cpp does it: cfg = load_config_file(path, cfg).
+  config cfg;
+  cfg.root = "/srv/www";
+  cfg.stages[3].threads = 5;
+  // What it must still hold afterwards, built separately: a copy of cfg would equal it whatever
+  // happened to it.
+  config expected;
+  expected.root = "/srv/www";
+  expected.stages[3].threads = 5;
+  // The good keys alone do change it, so an unchanged cfg below means they were not applied.
+  const config good_keys = load("listen: \"0.0.0.0:1\"\nroot: /x\n", cfg);
+  EXPECT_EQ(good_keys.listen, "0.0.0.0:1");
+  EXPECT_EQ(good_keys.root, "/x");
+
   // Good keys before and after the bad one; none of them may reach the caller.
-  EXPECT_THROW(load("listen: \"0.0.0.0:1\"\ncache: {policy: mru}\nroot: /x\n", base), config_error);
-  EXPECT_EQ(base, before);
+  EXPECT_THROW(cfg = load("listen: \"0.0.0.0:1\"\ncache: {policy: mru}\nroot: /x\n", cfg),
+               config_error);
+  EXPECT_EQ(cfg, expected);
+  EXPECT_EQ(cfg.listen, "127.0.0.1:8080");
   // A file that is fine key by key but fails a cross-field rule is refused whole, too.
-  EXPECT_THROW(load("cache: {max_bytes: 1MiB}\nlimits: {max_headers: 5}\n", base), config_error);
-  EXPECT_EQ(base, before);
+  EXPECT_THROW(cfg = load("cache: {max_bytes: 1MiB}\nlimits: {max_headers: 5}\n", cfg),
+               config_error);
+  EXPECT_EQ(cfg, expected);
+  EXPECT_EQ(cfg.cache_max_bytes, 64u << 20);
 }
 
 TEST(config_validate, checks_configs_built_in_code) {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -28,8 +29,70 @@ using testing_support::eventually;
 using testing_support::gate;
 using testing_support::gate_opener;
 
+class roll_call;
+
 struct counted_task : task {
   std::size_t id = 0;
+  roll_call* call = nullptr;  // set: a roll-call task, not counted
+};
+
+// Proves that a group really has `n` workers running: live_threads() counts a worker from the
+// moment resize() decides to start it, before its thread exists. Each roll-call task holds its
+// worker until all `n` are held at once, which only `n` running workers can do. Declare it before
+// the group: tasks still queued after a failed call point into it.
+class roll_call {
+ public:
+  ::testing::AssertionResult all_present(group& g, std::size_t n) {
+    {
+      std::lock_guard lock(mutex_);
+      expected_ = n;
+      present_ = 0;
+      left_ = 0;
+      released_ = false;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      counted_task& t = tasks_.emplace_back();
+      t.call = this;
+      if (!g.submit(&t)) {
+        release();
+        return ::testing::AssertionFailure() << "roll call " << i << " refused";
+      }
+    }
+    std::unique_lock lock(mutex_);
+    const bool met = cv_.wait_for(lock, std::chrono::seconds(20), [&] { return present_ == n; });
+    if (!met) {
+      released_ = true;
+      cv_.notify_all();
+      return ::testing::AssertionFailure()
+             << "only " << present_ << " of " << n << " workers answered; live_threads() says "
+             << g.live_threads();
+    }
+    // Back out of the runner, so the workers are free again when this returns.
+    cv_.wait(lock, [&] { return left_ == n; });
+    return ::testing::AssertionSuccess();
+  }
+
+  void answer() {
+    std::unique_lock lock(mutex_);
+    ++present_;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return present_ >= expected_ || released_; });
+    ++left_;
+    cv_.notify_all();
+  }
+
+ private:
+  void release() {
+    std::lock_guard lock(mutex_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::size_t expected_ = 0, present_ = 0, left_ = 0;
+  bool released_ = false;
+  std::deque<counted_task> tasks_;  // stable addresses: the group holds pointers to them
 };
 
 // Counts how often each task ran; ids index `runs`.
@@ -37,7 +100,9 @@ struct run_counter {
   explicit run_counter(std::size_t n) : runs(n) {}
   group::runner runner() {
     return [this](task* t, group&) {
-      runs[static_cast<counted_task*>(t)->id].fetch_add(1);
+      auto* c = static_cast<counted_task*>(t);
+      if (c->call != nullptr) return c->call->answer();
+      runs[c->id].fetch_add(1);
       total.fetch_add(1);
     };
   }
@@ -61,7 +126,8 @@ std::vector<counted_task> make_tasks(std::size_t n) {
 group::runner holds_first_task(run_counter& counter, gate& release,
                                std::atomic<bool>& first_running) {
   return [&, run = counter.runner()](task* t, group& self) {
-    if (static_cast<counted_task*>(t)->id == 0) {
+    auto* c = static_cast<counted_task*>(t);
+    if (c->call == nullptr && c->id == 0) {
       first_running.store(true);
       release.wait();
     }
@@ -96,9 +162,13 @@ TEST(Group, RunsEverySubmittedTaskOnce) {
 TEST(Group, DeferredWakeupsAreDeliveredWhenTheScopeEnds) {
   auto tasks = make_tasks(300);
   run_counter counter(tasks.size());
+  roll_call call;
   group first({.name = "first", .capacity = 512, .threads = 2, .batch = 8}, counter.runner());
   group second({.name = "second", .capacity = 512, .threads = 1}, counter.runner());
-  ASSERT_TRUE(eventually([&] { return first.live_threads() == 2 && second.live_threads() == 1; }));
+  // Every worker running and then idle (parked, or on its way there) before the first scope.
+  ASSERT_TRUE(call.all_present(first, 2));
+  ASSERT_TRUE(call.all_present(second, 1));
+  ASSERT_TRUE(eventually([&] { return first.busy_threads() == 0 && second.busy_threads() == 0; }));
   for (int round = 0; round < 20; ++round) {
     counter.total.store(0);
     for (auto& r : counter.runs) r.store(0);
@@ -117,9 +187,10 @@ TEST(Group, DeferredWakeupsAreDeliveredWhenTheScopeEnds) {
 TEST(Group, IdleWorkersParkAndAreWokenBySubmit) {
   counted_task t;
   run_counter counter(1);
+  roll_call call;
   group g({.name = "g", .threads = 2}, counter.runner());
-  ASSERT_TRUE(eventually([&] { return g.live_threads() == 2; }));
-  EXPECT_EQ(g.busy_threads(), 0u);
+  ASSERT_TRUE(call.all_present(g, 2));
+  ASSERT_TRUE(eventually([&] { return g.busy_threads() == 0; }));
 
   // Workers park once the queue is empty; a submit that finds one parked counts a wake-up. Each
   // round runs to completion first, so the workers have every chance to park in between.
@@ -133,10 +204,11 @@ TEST(Group, IdleWorkersParkAndAreWokenBySubmit) {
     ASSERT_TRUE(eventually([&] { return counter.total.load() == submitted; }));
   }
 
-  // Still parked, not gone: the pool keeps its size and nothing is busy.
+  // Still parked, not gone: the pool keeps its size, nothing is busy, and both workers answer.
   ASSERT_TRUE(eventually([&] { return g.busy_threads() == 0; }));
   EXPECT_EQ(g.live_threads(), 2u);
   EXPECT_EQ(g.threads(), 2u);
+  EXPECT_TRUE(call.all_present(g, 2));
   EXPECT_EQ(counter.total.load(), submitted);
 }
 
@@ -160,6 +232,7 @@ TEST(Group, SubmitRacingWithParkingIsNeverLost) {
 TEST(Group, ResizeUpAndDownUnderLoadLosesNothing) {
   auto tasks = make_tasks(load_tasks);
   run_counter counter(tasks.size());
+  roll_call call;
   group g({.name = "g", .capacity = 128, .threads = 2, .batch = 4}, counter.runner());
 
   std::atomic<bool> produced{false};
@@ -182,24 +255,29 @@ TEST(Group, ResizeUpAndDownUnderLoadLosesNothing) {
   ASSERT_TRUE(eventually([&] { return counter.total.load() == tasks.size(); }));
   ASSERT_TRUE(eventually([&] { return g.live_threads() == g.threads(); }))
       << "live " << g.live_threads() << " target " << g.threads();
+  EXPECT_TRUE(call.all_present(g, 3));
   counter.expect_each_ran_once();
 
   // Shrinking to one after the storm still leaves a working pool.
   g.resize(1);
   ASSERT_TRUE(eventually([&] { return g.live_threads() == 1; }));
+  EXPECT_TRUE(call.all_present(g, 1));
   EXPECT_EQ(counter.total.load(), tasks.size());
 }
 
 TEST(Group, ResizeToZeroKeepsOneWorker) {
   auto tasks = make_tasks(1);
   run_counter counter(1);
+  roll_call call;
   group g({.name = "g", .threads = 0}, counter.runner());
   EXPECT_EQ(g.threads(), 1u);
+  ASSERT_TRUE(call.all_present(g, 1));
   g.resize(4);
-  ASSERT_TRUE(eventually([&] { return g.live_threads() == 4; }));
+  ASSERT_TRUE(call.all_present(g, 4));
   g.resize(0);
   EXPECT_EQ(g.threads(), 1u);
-  ASSERT_TRUE(eventually([&] { return g.live_threads() == 1; }));
+  ASSERT_TRUE(eventually([&] { return g.live_threads() == 1; }));  // counted down as they exit
+  ASSERT_TRUE(call.all_present(g, 1));
   ASSERT_TRUE(g.submit(&tasks[0]));
   ASSERT_TRUE(eventually([&] { return counter.total.load() == 1; }));
 }
@@ -233,25 +311,55 @@ TEST(Group, ShrinkLetsBusyWorkersFinishTheirTask) {
   counter.expect_each_ran_once();
 }
 
+// stop() must let the workers drain the queue, not cut them off: the gate holding the only
+// worker opens only once stop() has begun. The group has no "stopping" accessor, but a stopping
+// group refuses every submit, so the test probes with submits into a queue far from full: the
+// first refusal is stop() at work. Probes accepted before that are queued tasks like the rest.
 TEST(Group, StopDrainsTheQueueBeforeReturning) {
-  auto tasks = make_tasks(501);
+  constexpr std::size_t queued = 500;
+  constexpr std::size_t capacity = 1 << 16;
+  auto tasks = make_tasks(1 + queued + 1);  // the held task, the queue, the probe
+  counted_task& probe = tasks.back();
   gate release;
   std::atomic<bool> first_running{false};
   run_counter counter(tasks.size());
-  group g({.name = "g", .capacity = 1024, .threads = 1},
+  group g({.name = "g", .capacity = capacity, .threads = 1},
           holds_first_task(counter, release, first_running));
   gate_opener opener{release};  // destroyed before g joins its workers
   ASSERT_TRUE(g.submit(&tasks[0]));
   ASSERT_TRUE(eventually([&] { return first_running.load(); }));
-  for (std::size_t i = 1; i < tasks.size(); ++i) ASSERT_TRUE(g.submit(&tasks[i]));
-  EXPECT_EQ(g.depth(), 500u);
+  for (std::size_t i = 1; i <= queued; ++i) ASSERT_TRUE(g.submit(&tasks[i]));
+  EXPECT_EQ(g.depth(), queued);
 
-  std::thread stopper([&] { g.stop(); });
+  std::atomic<bool> stopper_running{false};
+  std::atomic<bool> stopped{false};
+  std::jthread stopper([&] {
+    stopper_running.store(true);
+    g.stop();
+    stopped.store(true);
+  });
+  gate_opener unblock{release};  // on a failed assertion: opens the gate, then stopper joins
+  ASSERT_TRUE(eventually([&] { return stopper_running.load(); }));
+  // The queue only holds pointers: the probe may sit in it many times, and runs once for each.
+  std::size_t probes_accepted = 0;
+  const bool refused = eventually([&] {
+    if (g.depth() + 1 >= capacity) return true;  // full: a refusal would prove nothing
+    if (!g.submit(&probe)) return true;
+    ++probes_accepted;
+    return false;
+  });
+  ASSERT_TRUE(refused) << "stop() never began";
+  ASSERT_LT(g.depth() + 1, capacity) << "the queue filled up before stop() began";
+  EXPECT_FALSE(stopped.load()) << "stop() returned while the worker was held";
+  EXPECT_EQ(g.depth(), queued + probes_accepted);
   release.open();
   stopper.join();
-  EXPECT_EQ(counter.total.load(), tasks.size());
-  counter.expect_each_ran_once();
+  EXPECT_EQ(counter.total.load(), tasks.size() - 1 + probes_accepted);
+  EXPECT_EQ(counter.runs.back().load(), static_cast<int>(probes_accepted));
+  for (std::size_t i = 0; i <= queued; ++i) EXPECT_EQ(counter.runs[i].load(), 1) << "task " << i;
+  EXPECT_EQ(g.depth(), 0u);
   EXPECT_EQ(g.live_threads(), 0u);
+  EXPECT_FALSE(g.submit(&probe)) << "a stopped group takes no more tasks";
   g.stop();  // idempotent
 }
 

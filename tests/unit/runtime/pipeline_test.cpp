@@ -446,13 +446,18 @@ void spin_for(std::chrono::microseconds d) {
   }
 }
 
+// Spins 3 ms per call. The first call first announces itself and waits for `release`, so the
+// test can queue more tasks behind it before the spinning starts.
 class spinning_stage : public stage_handler {
  public:
   stage_index handle(task&) override {
+    if (started.fetch_add(1) == 0) release.wait();
     spin_for(3ms);
     finished.fetch_add(1);
     return stage_done;
   }
+  gate release;
+  std::atomic<int> started{0};
   std::atomic<int> finished{0};
 };
 
@@ -468,9 +473,15 @@ TEST(Pipeline, SnapshotTimesServiceAndQueueWait) {
   const stage_index s = p.add_stage("slow", st);
   auto& g = p.add_group({.name = "slow-group", .capacity = 8, .threads = 1});
   p.assign(s, g);
+  gate_opener opener{st.release};  // destroyed before p stops its groups
   task a, b;
   ASSERT_TRUE(p.dispatch(a, s));
-  ASSERT_TRUE(p.dispatch(b, s));  // waits in the queue while a spins
+  ASSERT_TRUE(eventually([&] { return st.started.load() == 1; }));
+  // b is queued before a starts spinning, however long this thread took to get here: b waits at
+  // least a's 3 ms.
+  ASSERT_TRUE(p.dispatch(b, s));
+  EXPECT_EQ(g.depth(), 1u);
+  st.release.open();
   ASSERT_TRUE(eventually([&] { return st.finished.load() == 2; }));
   p.stop();
   const std::vector<stage_snapshot> snap = p.stage_snapshots();
@@ -486,7 +497,7 @@ TEST(Pipeline, SnapshotTimesServiceAndQueueWait) {
   EXPECT_EQ(observations_above(slow.service, 2'500'000), 2u) << "each call spun 3 ms";
   EXPECT_GE(slow.service.sum_ns, 6'000'000u);
   EXPECT_EQ(slow.queue_wait.count(), 2u);
-  EXPECT_GE(observations_above(slow.queue_wait, 1'000'000), 1u) << "b waited for a's 3 ms";
+  EXPECT_GE(observations_above(slow.queue_wait, 2'500'000), 1u) << "b waited for a's 3 ms";
 }
 
 TEST(Pipeline, FusedCallsHaveNoQueueWaitAndTimingCanBeTurnedOff) {
