@@ -204,14 +204,16 @@ TEST_F(file_resolver_test, non_regular_files_are_forbidden_without_blocking) {
 }
 
 // Permission checks run as nobody (see as_unprivileged); each also serves a readable file, so
-// a 403 cannot come from the docroot being closed to nobody altogether.
+// a 403 cannot come from the docroot being closed to nobody altogether. The resolver is made
+// before the fork: it holds the root open, and every lookup is relative to it, so the checks do
+// not depend on whether nobody may search the directories above the root (in a chroot made with
+// mktemp -d, it may not even search "/").
 TEST_F(file_resolver_test, unreadable_file_is_forbidden) {
   write(root_ / "locked.txt", "x");
   fs::permissions(root_ / "locked.txt", fs::perms::none);
-  EXPECT_TRUE(as_unprivileged([&] {
-    const file_resolver r(root_.string(), false);
-    return expect_status(r, "/a.txt", 200) + expect_status(r, "/locked.txt", 403);
-  }));
+  const file_resolver r(root_.string(), false);  // opened as root, as the server opens it
+  EXPECT_TRUE(as_unprivileged(
+      [&] { return expect_status(r, "/a.txt", 200) + expect_status(r, "/locked.txt", 403); }));
 }
 
 TEST_F(file_resolver_test, unsearchable_directory_is_forbidden) {
@@ -219,8 +221,8 @@ TEST_F(file_resolver_test, unsearchable_directory_is_forbidden) {
   write(root_ / "private" / "inner.txt", "inner");
   fs::permissions(root_ / "private" / "inner.txt", fs::perms(0644));
   fs::permissions(root_ / "private", fs::perms(0644));  // listable bits, but no search (x)
+  const file_resolver r(root_.string(), false);         // opened as root, as the server opens it
   EXPECT_TRUE(as_unprivileged([&] {
-    const file_resolver r(root_.string(), false);
     return expect_status(r, "/dir/b.css", 200) + expect_status(r, "/private/inner.txt", 403) +
            expect_status(r, "/private/", 403);
   }));
@@ -229,10 +231,9 @@ TEST_F(file_resolver_test, unsearchable_directory_is_forbidden) {
 
 TEST_F(file_resolver_test, unreadable_index_is_forbidden) {
   fs::permissions(root_ / "dir" / "index.html", fs::perms::none);
-  EXPECT_TRUE(as_unprivileged([&] {
-    const file_resolver r(root_.string(), false);
-    return expect_status(r, "/dir/b.css", 200) + expect_status(r, "/dir/", 403);
-  }));
+  const file_resolver r(root_.string(), false);  // opened as root, as the server opens it
+  EXPECT_TRUE(as_unprivileged(
+      [&] { return expect_status(r, "/dir/b.css", 200) + expect_status(r, "/dir/", 403); }));
 }
 
 TEST_F(file_resolver_test, unchanged_tracks_identity) {
