@@ -17,6 +17,7 @@
 
 #include "stages/server.hpp"
 #include "tests/integration/http_client.hpp"
+#include "tests/integration/same_bytes.hpp"
 #include "tests/integration/test_docroot.hpp"
 
 using namespace std::chrono_literals;
@@ -38,14 +39,6 @@ struct stat stat_of(const std::filesystem::path& p) {
 bool set_mtime(const std::filesystem::path& p, const struct timespec& t) {
   const struct timespec times[2] = {{0, UTIME_OMIT}, t};
   return ::utimensat(AT_FDCWD, p.c_str(), times, 0) == 0;
-}
-
-::testing::AssertionResult same_bytes(const std::string& actual, const std::string& expected) {
-  if (actual == expected) return ::testing::AssertionSuccess();
-  std::size_t i = 0;
-  while (i < actual.size() && i < expected.size() && actual[i] == expected[i]) ++i;
-  return ::testing::AssertionFailure() << "body differs: got " << actual.size() << " bytes, want "
-                                       << expected.size() << ", first difference at offset " << i;
 }
 
 // Small files are cached with their bytes; large ones as an open descriptor.

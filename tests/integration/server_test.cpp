@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "tests/integration/http_client.hpp"
+#include "tests/integration/same_bytes.hpp"
 #include "tests/integration/test_docroot.hpp"
 #include "tests/integration/thread_hold.hpp"
 
@@ -35,15 +36,6 @@ const std::string c_txt = "deep file\n";
 const std::string secret_txt = "TOP-SECRET-7f3a9c\n";
 constexpr std::size_t big_size = 1u << 20;       // above cache_max_file_bytes: sent with sendfile
 constexpr std::time_t fixed_mtime = 1577934245;  // Thu, 02 Jan 2020 03:04:05 GMT
-
-// Byte-exact comparison that reports the first difference instead of printing megabytes.
-::testing::AssertionResult same_bytes(const std::string& actual, const std::string& expected) {
-  if (actual == expected) return ::testing::AssertionSuccess();
-  std::size_t i = 0;
-  while (i < actual.size() && i < expected.size() && actual[i] == expected[i]) ++i;
-  return ::testing::AssertionFailure() << "body differs: got " << actual.size() << " bytes, want "
-                                       << expected.size() << ", first difference at offset " << i;
-}
 
 bool is_quoted_etag(const std::string& v) {
   const std::string_view tag = v.starts_with("W/") ? std::string_view(v).substr(2) : v;

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/runtime/sync_support.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -17,15 +19,7 @@ namespace weir::controllers {
 namespace {
 
 using namespace std::chrono_literals;
-
-bool eventually(const std::function<bool()>& f) {
-  const auto limit = std::chrono::steady_clock::now() + 20s;
-  while (!f()) {
-    if (std::chrono::steady_clock::now() > limit) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
+using runtime::testing_support::eventually;
 
 // A disk that hangs until the test opens it.
 class stuck_disk : public runtime::stage_handler {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/runtime/sync_support.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -13,6 +15,7 @@ namespace weir::controllers {
 namespace {
 
 using namespace std::chrono_literals;
+using runtime::testing_support::eventually;
 
 // Spends about 200 us per run, then hands the task on.
 class busy_stage : public runtime::stage_handler {
@@ -30,15 +33,6 @@ class busy_stage : public runtime::stage_handler {
  private:
   runtime::stage_index next_;
 };
-
-bool eventually(const std::function<bool()>& f) {
-  const auto limit = std::chrono::steady_clock::now() + 20s;
-  while (!f()) {
-    if (std::chrono::steady_clock::now() > limit) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
 
 const group_sample* find(const sample& s, const std::string& name) {
   for (const auto& g : s.groups)
