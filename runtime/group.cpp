@@ -9,6 +9,7 @@ namespace weir::runtime {
 group::group(options opts, runner run)
     : name_(std::move(opts.name)),
       batch_(std::max<std::size_t>(1, opts.batch)),
+      tasks_per_wake_(opts.tasks_per_wake != 0 ? opts.tasks_per_wake : batch_),
       run_(std::move(run)),
       queue_(opts.capacity) {
   resize(opts.threads);
@@ -75,8 +76,9 @@ bool group::submit(task* t) {
 
 void group::wake(std::size_t n) {
   std::lock_guard lock(mutex_);
-  // One worker per batch of tasks; more only when there is more than a batch to share.
-  const std::size_t workers = std::max<std::size_t>(1, n / batch_);
+  // One worker per `tasks_per_wake` tasks (by default a batch); at least one.
+  const std::size_t workers = std::clamp<std::size_t>(
+      n / tasks_per_wake_, 1, std::max<std::size_t>(1, parked_.load(std::memory_order_relaxed)));
   if (workers == 1) {
     wake_.notify_one();
   } else {

@@ -29,6 +29,11 @@ class group {
     std::size_t capacity = 4096;
     std::size_t threads = 1;
     std::size_t batch = 64;
+    /// Deferred wake-ups wake one parked worker per this many tasks (0: per `batch`). One worker
+    /// per batch suits short tasks: a hop costs one wake-up, not one per task. A group whose
+    /// tasks block (disk I/O) wants 1, or a batch of misses runs one after another on one worker
+    /// while the rest of its pool sleeps.
+    std::size_t tasks_per_wake = 0;
   };
 
   group(options opts, runner run);
@@ -86,6 +91,7 @@ class group {
 
   const std::string name_;
   const std::size_t batch_;
+  const std::size_t tasks_per_wake_;
   const runner run_;
   bounded_queue<task> queue_;
 

@@ -269,13 +269,24 @@ void server::start() {
   runtime::stage_handler* handlers[] = {s.accept.get(), &s.read_parse, &s.cache_lookup, &s.disk_io,
                                         &s.send};
   for (std::size_t i = 0; i < stage_count; ++i) pipe.add_stage(stage_names[i], *handlers[i]);
+  const auto group_name = [&](std::size_t i) {
+    const stage_config& sc = s.ctx.cfg.stages[i];
+    return sc.group.empty() ? std::string(stage_names[i]) : sc.group;
+  };
   std::map<std::string, runtime::group*> groups;
   for (std::size_t i = 0; i < stage_count; ++i) {
     const stage_config& sc = s.ctx.cfg.stages[i];
-    const std::string name = sc.group.empty() ? stage_names[i] : sc.group;
+    const std::string name = group_name(i);
     auto it = groups.find(name);
     if (it == groups.end()) {
-      it = groups.emplace(name, &pipe.add_group({name, sc.queue_capacity, sc.threads})).first;
+      // disk_io's tasks block: each queued miss wakes a worker of its own.
+      const bool blocking = group_name(stage_disk_io) == name;
+      it = groups
+               .emplace(name, &pipe.add_group({.name = name,
+                                               .capacity = sc.queue_capacity,
+                                               .threads = sc.threads,
+                                               .tasks_per_wake = blocking ? 1u : 0u}))
+               .first;
     }
     pipe.assign(static_cast<runtime::stage_index>(i), *it->second);
   }

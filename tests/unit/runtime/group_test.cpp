@@ -184,6 +184,47 @@ TEST(Group, DeferredWakeupsAreDeliveredWhenTheScopeEnds) {
   }
 }
 
+// A batch of blocking tasks submitted under one deferred wake-up (as a stage's batch of cache
+// misses reaches disk_io) must reach as many workers as there are tasks when the group wakes per
+// task (by default one worker per batch is woken, and the rest of the pool would sleep).
+std::size_t running_at_once(std::size_t tasks_per_wake) {
+  constexpr std::size_t threads = 4;
+  roll_call call;
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::size_t running = 0, most = 0;
+  bool release = false;
+  std::vector<counted_task> tasks = make_tasks(threads);
+  group g({.name = "disk", .capacity = 64, .threads = threads, .tasks_per_wake = tasks_per_wake},
+          [&](task* t, group&) {
+            auto* c = static_cast<counted_task*>(t);
+            if (c->call != nullptr) return c->call->answer();
+            std::unique_lock lock(mutex);
+            most = std::max(most, ++running);
+            cv.notify_all();
+            cv.wait(lock, [&] { return release; });  // a slow disk read
+            --running;
+          });
+  EXPECT_TRUE(call.all_present(g, threads));
+  EXPECT_TRUE(eventually([&] { return g.busy_threads() == 0; }));  // all parked again
+  {
+    const group::deferred_wakeups batch;
+    for (auto& t : tasks) EXPECT_TRUE(g.submit(&t));
+  }
+  std::unique_lock lock(mutex);
+  cv.wait_for(lock, 20s, [&] { return running == threads; });
+  const std::size_t seen = most;
+  release = true;
+  cv.notify_all();
+  lock.unlock();
+  g.stop();
+  return seen;
+}
+
+TEST(Group, BlockingTasksWakeAWorkerEach) {
+  EXPECT_EQ(running_at_once(1), 4u) << "queued blocking tasks waited behind one worker";
+}
+
 TEST(Group, IdleWorkersParkAndAreWokenBySubmit) {
   counted_task t;
   run_counter counter(1);
