@@ -9,6 +9,8 @@
 namespace weir::controllers {
 namespace {
 
+constexpr std::int64_t dry_run_repeat_ms = 1000;
+
 std::int64_t steady_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
@@ -63,6 +65,12 @@ void control_loop::run_once(std::int64_t now_ms) {
   }
   for (pool_decision& d : decisions) {
     const bool grow = d.to > d.from;
+    if (settings.dry_run) {
+      last_dry_run& last = dry_runs_[d.group];
+      if (last.from == d.from && last.to == d.to && now_ms - last.at_ms < dry_run_repeat_ms)
+        continue;
+      last = {d.from, d.to, now_ms};
+    }
     bool applied = false;
     if (!settings.dry_run) {
       for (const auto& g : pipe_.groups()) {

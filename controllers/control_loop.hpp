@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -49,7 +50,7 @@ class control_loop {
   void stop();
 
   /// One round at `now_ms`: what the thread runs each period (tests call it directly, with a
-  /// clock of their own).
+  /// clock of their own; never while the thread runs).
   void run_once(std::int64_t now_ms);
 
   pool_settings pool() const;
@@ -70,6 +71,13 @@ class control_loop {
   pool_settings pool_settings_;
   pool_state pool_state_;
   std::deque<decision_record> recent_;
+  // Dry-run changes nothing, so the policy takes the same decision every period: repeats of the
+  // last one per group are logged and recorded at most once per second.
+  struct last_dry_run {
+    std::size_t from = 0, to = 0;
+    std::int64_t at_ms = 0;
+  };
+  std::map<std::string, last_dry_run> dry_runs_;
   std::array<std::atomic<std::uint64_t>, 2> pool_actions_{};
 
   std::mutex wake_mutex_;

@@ -104,6 +104,11 @@ TEST_F(control_loop_test, dry_run_records_and_applies_nothing) {
   ASSERT_FALSE(recent.empty());
   for (const auto& d : recent) EXPECT_FALSE(d.applied);
   EXPECT_EQ(recent.front().to, 4u);
+  // The same decision every period is recorded once per second, not once per period.
+  EXPECT_EQ(recent.size(), 1u);
+  for (int i = 0; i < 50; ++i) round(loop);  // another second
+  EXPECT_EQ(loop.recent().size(), 2u);
+  EXPECT_EQ(loop.pool_actions(true), 2u);
 }
 
 TEST_F(control_loop_test, policies_change_live) {
