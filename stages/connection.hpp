@@ -69,8 +69,8 @@ enum class close_reason : std::uint8_t {
   count
 };
 
-/// One client connection: the task that travels between stages. Fields below `state` belong to
-/// whoever owns the connection; the event loop reads them only after acquiring `state`.
+/// One client connection: the task that travels between stages. Fields below `word` belong to
+/// whoever owns the connection; the event loop reads them only after taking it through `word`.
 struct connection : runtime::task {
   /// See conn_word. Readiness is what the event loop has seen and no owner has used up yet; an
   /// owner clears a bit (`use_ready`) before the syscall that may block.
@@ -86,8 +86,8 @@ struct connection : runtime::task {
   std::uint64_t discard = 0;          // body bytes of the last request still to drop
   std::int64_t request_start_ms = 0;  // first byte of the request being read (0: none yet)
   std::int64_t request_start_ns = 0;
-  std::int64_t idle_since_ms =
-      0;  // accepted, or the last response finished: the idle timeout's start
+  // When the connection was accepted or its last response finished: the idle timeout's start.
+  std::int64_t idle_since_ms = 0;
   std::int64_t linger_until_ms = 0;  // lingering close: stop draining input then
   bool in_request = false;           // a request was read and its response is not finished
   std::uint8_t req_method = 3;       // its `method_label` (stages/stats.hpp)

@@ -217,8 +217,8 @@ runtime::stage_index server_context::finish_response(connection& c) {
     c.linger_until_ms = now_ms() + linger_ms;
     return stage_read_parse;
   }
-  c.idle_since_ms = now_ms();
   if (c.in_end > c.in_start) return stage_read_parse;  // pipelined: the next head is here
+  c.idle_since_ms = now_ms();
   if (park(c, false, c.idle_since_ms + cfg.keepalive_timeout.count())) return stage_read_parse;
   return runtime::stage_done;
 }
