@@ -11,33 +11,9 @@
 #include <vector>
 
 #include "controllers/sample.hpp"
+#include "controllers/settings.hpp"
 
 namespace weir::controllers {
-
-struct pool_settings {
-  bool enabled = true;
-  bool dry_run = false;
-  std::chrono::milliseconds period{20};
-  /// A busy pool whose queue wait (p90 over the window) is above this is short of threads.
-  std::chrono::microseconds grow_wait{1000};
-  /// Utilisation at or above which a pool counts as busy.
-  double busy = 0.85;
-  /// A pool shrinks when its work would fit in one thread fewer at or below this utilisation.
-  double idle = 0.35;
-  /// Samples in a row of pressure before a CPU-bound pool grows (a blocking pool grows at the
-  /// first).
-  int grow_after = 3;
-  /// How long a pool must stay idle before it loses a thread: CPU-bound, blocking.
-  std::chrono::milliseconds shrink_after{2000};
-  std::chrono::milliseconds shrink_after_blocking{10000};
-  std::size_t min_threads = 1;
-  /// All CPU-bound pools together: at most this many threads (0: one per core, and never fewer
-  /// than one per group).
-  std::size_t max_cpu_threads = 0;
-  std::size_t max_blocking_threads = 64;
-
-  friend bool operator==(const pool_settings&, const pool_settings&) = default;
-};
 
 /// One change to one pool, and why (the numbers it was based on).
 struct pool_decision {

@@ -22,6 +22,21 @@ struct group_sample {
   std::uint64_t tasks = 0;                 // stage runs in the window, all its stages
   runtime::histogram_snapshot queue_wait;  // waits that ended in the window (hops into it)
   std::uint64_t service_ns = 0;            // time spent inside its stages in the window
+  /// Times a parked worker was woken in the window: what hops into the group cost when it idles.
+  std::uint64_t wakeups = 0;
+  /// Its stages, in pipeline order.
+  std::vector<std::string> stages;
+};
+
+/// One stage over the window.
+struct stage_sample {
+  std::string name;
+  std::string group;  // the group that runs it now
+  bool blocking = false;
+  std::uint64_t tasks = 0;                 // runs in the window
+  runtime::histogram_snapshot queue_wait;  // waits for this stage that ended in the window (a
+                                           // fused call has none: it does not queue)
+  runtime::histogram_snapshot service;     // its runs' service times
 };
 
 struct sample {
@@ -29,6 +44,7 @@ struct sample {
   std::int64_t window_ms = 0;  // since the previous sample
   unsigned cores = 1;          // the cores weir may run on (sched_getaffinity)
   std::vector<group_sample> groups;
+  std::vector<stage_sample> stages;  // in pipeline order
 };
 
 /// Share of the pool's capacity in use over the window (0 = idle, 1 = every worker always busy):

@@ -3,6 +3,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <map>
 
 namespace weir::controllers {
 
@@ -18,6 +19,8 @@ pipeline_sensor::pipeline_sensor(const runtime::pipeline& pipe, std::vector<std:
     : pipe_(pipe), blocking_(std::move(blocking)), cores_(cores) {
   for (const runtime::stage_snapshot& st : pipe_.stage_snapshots())
     previous_.push_back({st.processed, st.queue_wait, st.service});
+  for (const runtime::group_snapshot& g : pipe_.group_snapshots())
+    previous_wakeups_[g.name] = g.wakeups;
 }
 
 sample pipeline_sensor::take(std::int64_t now_ms) {
@@ -42,13 +45,35 @@ sample pipeline_sensor::take(std::int64_t now_ms) {
       g.queue_capacity = st.queue_capacity;
       it = s.groups.insert(s.groups.end(), std::move(g));
     }
-    if (std::find(blocking_.begin(), blocking_.end(), st.name) != blocking_.end())
-      it->blocking = true;
-    it->tasks += st.processed - std::min(st.processed, before.processed);
-    it->queue_wait += st.queue_wait.since(before.queue_wait);
-    it->service_ns += st.service.since(before.service).sum_ns;
+    const bool blocking =
+        std::find(blocking_.begin(), blocking_.end(), st.name) != blocking_.end();
+    if (blocking) it->blocking = true;
+    it->stages.push_back(st.name);
+    stage_sample ss{.name = st.name,
+                    .group = st.group,
+                    .blocking = blocking,
+                    .tasks = st.processed - std::min(st.processed, before.processed),
+                    .queue_wait = st.queue_wait.since(before.queue_wait),
+                    .service = st.service.since(before.service)};
+    it->tasks += ss.tasks;
+    it->queue_wait += ss.queue_wait;
+    it->service_ns += ss.service.sum_ns;
+    s.stages.push_back(std::move(ss));
     before = {st.processed, st.queue_wait, st.service};
   }
+  // Wake-ups are kept per group; a group first seen now (made since the last sample) counts
+  // from zero.
+  std::map<std::string, std::uint64_t> wakeups;
+  for (const runtime::group_snapshot& g : pipe_.group_snapshots()) {
+    wakeups[g.name] = g.wakeups;
+    auto it = std::find_if(s.groups.begin(), s.groups.end(),
+                           [&](const group_sample& gs) { return gs.name == g.name; });
+    if (it == s.groups.end()) continue;
+    const auto before = previous_wakeups_.find(g.name);
+    const std::uint64_t base = before == previous_wakeups_.end() ? 0 : before->second;
+    it->wakeups = g.wakeups - std::min(g.wakeups, base);
+  }
+  previous_wakeups_ = std::move(wakeups);
   return s;
 }
 

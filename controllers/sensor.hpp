@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,7 @@ class pipeline_sensor {
   std::vector<std::string> blocking_;
   unsigned cores_;
   std::vector<stage_totals> previous_;
+  std::map<std::string, std::uint64_t> previous_wakeups_;  // by group name
   std::int64_t previous_ms_ = -1;
 };
 

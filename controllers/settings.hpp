@@ -1,0 +1,67 @@
+#pragma once
+// What operators tune: one block of settings per controller, plain data. The config file
+// (`controllers:`), the admin API and SIGHUP all fill these through the same validation
+// (runtime/config.cpp); the policies read them.
+
+#include <chrono>
+#include <cstddef>
+
+namespace weir::controllers {
+
+/// The pool controller: sizes each group's pool (SEDA's thread-pool controller, with State
+/// Threads' rule of about one runnable CPU-bound thread per core).
+struct pool_settings {
+  bool enabled = true;
+  bool dry_run = false;
+  std::chrono::milliseconds period{20};
+  /// A busy pool whose queue wait (p90 over the window) is above this is short of threads.
+  std::chrono::microseconds grow_wait{1000};
+  /// Utilisation at or above which a pool counts as busy.
+  double busy = 0.85;
+  /// A pool shrinks when its work would fit in one thread fewer at or below this utilisation.
+  double idle = 0.35;
+  /// Samples in a row of pressure before a CPU-bound pool grows (a blocking pool grows at the
+  /// first).
+  int grow_after = 3;
+  /// How long a pool must stay idle before it loses a thread: CPU-bound, blocking.
+  std::chrono::milliseconds shrink_after{2000};
+  std::chrono::milliseconds shrink_after_blocking{10000};
+  std::size_t min_threads = 1;
+  /// All CPU-bound pools together: at most this many threads (0: one per core, and never fewer
+  /// than one per group).
+  std::size_t max_cpu_threads = 0;
+  std::size_t max_blocking_threads = 64;
+
+  friend bool operator==(const pool_settings&, const pool_settings&) = default;
+};
+
+/// The grouping controller: fuses neighbouring stages into one group when the hop between them
+/// costs more than their isolation is worth, and splits them again when one holds up the other.
+struct grouping_settings {
+  bool enabled = true;
+  bool dry_run = false;
+  std::chrono::milliseconds period{250};
+  /// Two neighbouring groups fuse when both are at or below this utilisation...
+  double fuse_below = 0.5;
+  /// ...and the hop between them pays a wake-up for at least this share of its tasks.
+  double fuse_wakeups_per_task = 0.05;
+  /// A fused group splits when it is at or above this utilisation and its queue wait (p90) is
+  /// above `split_wait`...
+  double split_above = 0.9;
+  std::chrono::microseconds split_wait{2000};
+  /// ...or when one of its stages' mean service time is this many times the others' (a large
+  /// send holding up small hits).
+  double split_service_ratio = 10.0;
+  /// Samples in a row a condition must hold before the controller acts.
+  int fuse_after = 4;
+  int split_after = 2;
+  /// After any regroup, the next one waits at least this long (the pools settle first).
+  std::chrono::milliseconds cooldown{2000};
+  /// Allow fusing the blocking stage (disk_io) with its neighbours: off, a slow disk can never
+  /// hold up cache hits.
+  bool fuse_blocking = false;
+
+  friend bool operator==(const grouping_settings&, const grouping_settings&) = default;
+};
+
+}  // namespace weir::controllers
