@@ -45,8 +45,7 @@ sample pipeline_sensor::take(std::int64_t now_ms) {
       g.queue_capacity = st.queue_capacity;
       it = s.groups.insert(s.groups.end(), std::move(g));
     }
-    const bool blocking =
-        std::find(blocking_.begin(), blocking_.end(), st.name) != blocking_.end();
+    const bool blocking = std::find(blocking_.begin(), blocking_.end(), st.name) != blocking_.end();
     if (blocking) it->blocking = true;
     it->stages.push_back(st.name);
     stage_sample ss{.name = st.name,

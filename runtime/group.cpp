@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "runtime/epoch.hpp"
+
 namespace weir::runtime {
 
 group::group(options opts, runner run)
@@ -37,11 +39,13 @@ thread_local pending_wakeups pending;
 }  // namespace
 
 group::deferred_wakeups::deferred_wakeups() {
-  ++pending.depth;
+  if (pending.depth++ == 0) epoch::enter();
 }
 
 group::deferred_wakeups::~deferred_wakeups() {
-  if (--pending.depth == 0) flush();
+  if (--pending.depth > 0) return;
+  flush();
+  epoch::leave();  // the last group pointer this thread held was just used
 }
 
 void group::deferred_wakeups::flush() {
@@ -109,13 +113,15 @@ void group::resize(std::size_t threads) {
   for (std::size_t i : to_start) slots_[i]->thread = std::thread([this, i] { work(i); });
 }
 
+void group::request_stop() {
+  std::lock_guard lock(mutex_);
+  stopping_.store(true);
+  wake_.notify_all();
+}
+
 void group::stop() {
   std::lock_guard control(control_mutex_);
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_.exchange(true)) return;
-    wake_.notify_all();
-  }
+  request_stop();
   for (auto& s : slots_) {
     if (s->thread.joinable()) s->thread.join();
   }

@@ -52,6 +52,9 @@ class group {
 
   /// Lets the workers drain the queue, then joins them. Idempotent.
   void stop();
+  /// Like stop(), without waiting: the workers leave once the queue is empty (live_threads()
+  /// then reaches 0). Submitting after this is the caller's bug: nothing may run the task.
+  void request_stop();
 
   const std::string& name() const { return name_; }
   std::size_t threads() const { return target_.load(std::memory_order_relaxed); }
@@ -68,6 +71,9 @@ class group {
   /// of hops then costs one context switch, not one per task, even on a single core where the
   /// scheduler would otherwise switch to the woken worker at every submit. Workers run each
   /// batch inside one; event sources (the reactor) open one around each round of events.
+  /// The outermost scope is also an epoch section (runtime/epoch.hpp): group pointers read
+  /// inside it (from the pipeline's map, or owed a wake-up) are not used after it ends, which
+  /// is what lets a retired group stop safely.
   class deferred_wakeups {
    public:
     deferred_wakeups();

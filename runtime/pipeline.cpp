@@ -1,8 +1,11 @@
 #include "runtime/pipeline.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 #include <thread>
+
+#include "runtime/epoch.hpp"
 
 namespace weir::runtime {
 
@@ -17,13 +20,95 @@ stage_index pipeline::add_stage(std::string name, stage_handler& handler) {
 }
 
 group& pipeline::add_group(group::options opts) {
-  groups_.push_back(
-      std::make_unique<group>(std::move(opts), [this](task* t, group& g) { run(t, g); }));
-  return *groups_.back();
+  auto g = std::make_shared<group>(std::move(opts), [this](task* t, group& self) { run(t, self); });
+  std::lock_guard lock(groups_mutex_);
+  groups_.push_back(g);
+  return *g;
 }
 
 void pipeline::assign(stage_index stage, group& g) {
-  stage_group_.at(stage).store(&g, std::memory_order_release);
+  std::lock_guard lock(groups_mutex_);
+  stage_group_.at(stage).store(&g, std::memory_order_seq_cst);
+}
+
+group* pipeline::regroup(const std::vector<stage_index>& members, group::options opts) {
+  std::lock_guard one_at_a_time(regroup_mutex_);
+  if (stopping()) return nullptr;
+  for (stage_index s : members) {
+    if (s >= stages_.size()) throw std::out_of_range("pipeline::regroup: no such stage");
+  }
+  // Threads start before the map points at the group: the first task finds workers.
+  auto fresh =
+      std::make_shared<group>(std::move(opts), [this](task* t, group& self) { run(t, self); });
+  {
+    std::lock_guard lock(groups_mutex_);
+    groups_.push_back(fresh);
+    std::vector<group*> old;
+    for (stage_index s : members) {
+      group* was = stage_group_[s].exchange(fresh.get(), std::memory_order_seq_cst);
+      if (was != nullptr && std::find(old.begin(), old.end(), was) == old.end()) old.push_back(was);
+    }
+    // Threads that read the map before this point may still hand tasks to the old groups, until
+    // their section ends.
+    const std::uint64_t e = epoch::advance();
+    for (group* was : old) {
+      const bool still_runs_a_stage = std::any_of(
+          stage_group_.begin(), stage_group_.begin() + static_cast<std::ptrdiff_t>(stages_.size()),
+          [was](const std::atomic<group*>& g) { return g.load() == was; });
+      if (still_runs_a_stage) continue;
+      for (const auto& g : groups_) {
+        if (g.get() == was) retiring_.push_back({g, e});
+      }
+    }
+  }
+  reap();
+  return fresh.get();
+}
+
+void pipeline::reap() {
+  std::vector<std::shared_ptr<group>> gone;
+  {
+    std::lock_guard lock(groups_mutex_);
+    for (auto it = retiring_.begin(); it != retiring_.end();) {
+      if (!it->stop_requested && epoch::passed(it->epoch)) {
+        it->g->request_stop();  // nothing new can reach it: its workers drain it and leave
+        it->stop_requested = true;
+      }
+      if (it->stop_requested && it->g->live_threads() == 0) {
+        std::erase(groups_, it->g);
+        gone.push_back(std::move(it->g));
+        it = retiring_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& g : gone) g->stop();  // its threads have left: this only joins them
+}
+
+std::size_t pipeline::retiring() const {
+  std::lock_guard lock(groups_mutex_);
+  return retiring_.size();
+}
+
+std::vector<stage_index> pipeline::stages_of(const group& g) const {
+  std::vector<stage_index> out;
+  for (std::size_t i = 0; i < stages_.size(); ++i) {
+    if (stage_group_[i].load(std::memory_order_acquire) == &g)
+      out.push_back(static_cast<stage_index>(i));
+  }
+  return out;
+}
+
+std::vector<std::shared_ptr<group>> pipeline::groups() const {
+  std::lock_guard lock(groups_mutex_);
+  std::vector<std::shared_ptr<group>> out;
+  for (const auto& g : groups_) {
+    const bool retired = std::any_of(retiring_.begin(), retiring_.end(),
+                                     [&](const retirement& r) { return r.g == g; });
+    if (!retired) out.push_back(g);
+  }
+  return out;
 }
 
 namespace {
@@ -41,9 +126,11 @@ std::uint64_t elapsed(std::int64_t from, std::int64_t to) {
 }  // namespace
 
 bool pipeline::dispatch(task& t, stage_index stage) {
+  const group::deferred_wakeups section;  // holds `g` only inside an epoch section
   t.next_stage = stage;
   t.enqueued_ns = timing() ? now_ns() : 0;
-  group* g = stage_group_[stage].load(std::memory_order_acquire);
+  // seq_cst (a plain load on x86): ordered after the section's entry, see epoch.hpp.
+  group* g = stage_group_[stage].load(std::memory_order_seq_cst);
   if (g->submit(&t)) return true;
   count_rejected(stage, reject_reason::queue_full);
   return false;
@@ -71,7 +158,7 @@ void pipeline::run(task* t, group& self) {
     if (next == stage_done) return;
     t->next_stage = next;
     t->enqueued_ns = end;
-    group* g = stage_group_[next].load(std::memory_order_acquire);
+    group* g = stage_group_[next].load(std::memory_order_seq_cst);
     if (next == s) {  // the stage yields: to the back of its queue, or on at once when full
       if (g->submit(t)) return;
       start = end;
@@ -92,6 +179,7 @@ void pipeline::run(task* t, group& self) {
 
 std::vector<stage_snapshot> pipeline::stage_snapshots() const {
   std::vector<stage_snapshot> out(stages_.size());
+  std::unique_lock lock(groups_mutex_);  // a mapped group is not dropped while this is held
   for (std::size_t i = 0; i < stages_.size(); ++i) {
     stage_snapshot& o = out[i];
     o.name = stages_[i].name;
@@ -103,6 +191,7 @@ std::vector<stage_snapshot> pipeline::stage_snapshots() const {
     o.threads = g->threads();
     o.busy_threads = g->busy_threads();
   }
+  lock.unlock();
   stats_.for_each([&](const stats_block& b) {
     for (std::size_t i = 0; i < stages_.size(); ++i) {
       const stage_block& sb = b.stages[i];
@@ -117,8 +206,7 @@ std::vector<stage_snapshot> pipeline::stage_snapshots() const {
 
 std::vector<group_snapshot> pipeline::group_snapshots() const {
   std::vector<group_snapshot> out;
-  out.reserve(groups_.size());
-  for (const auto& g : groups_) {
+  for (const auto& g : groups()) {
     out.push_back({.name = g->name(),
                    .queue_depth = g->depth(),
                    .queue_capacity = g->capacity(),
@@ -157,18 +245,36 @@ void pipeline::stop() {
   // can only move between groups by running a stage, which counts as processed. (A worker counts
   // a stage before its batch ends, and ends the batch with a seq_cst decrement of `busy`, which
   // is what the idle check reads: a count is visible once its worker looks idle.)
-  const auto all_idle = [this] {
-    for (const auto& g : groups_) {
+  {
+    // No regroup starts from here on (regroup checks `stopping_` under this mutex).
+    std::lock_guard no_regroup(regroup_mutex_);
+  }
+  std::vector<std::shared_ptr<group>> all;
+  {
+    std::lock_guard lock(groups_mutex_);
+    all = groups_;
+  }
+  const auto all_idle = [&all] {
+    for (const auto& g : all) {
       if (g->depth() != 0 || g->busy_threads() != 0) return false;
     }
     return true;
   };
-  for (;;) {
+  const auto quiescent = [&] {
     const std::uint64_t before = processed_total();
-    if (all_idle() && all_idle() && processed_total() == before) break;
+    return all_idle() && all_idle() && processed_total() == before;
+  };
+  for (;;) {
+    if (quiescent()) {
+      // The submit/stop handshake: a thread may have read the map and not yet pushed its task.
+      // Once a grace period has passed every such push is done, and visible to the check.
+      const std::uint64_t e = epoch::advance();
+      while (!epoch::passed(e)) std::this_thread::sleep_for(std::chrono::microseconds(100));
+      if (quiescent()) break;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  for (auto& g : groups_) g->stop();
+  for (auto& g : all) g->stop();
 }
 
 }  // namespace weir::runtime

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -26,8 +27,13 @@ class stage_handler {
 };
 
 /// Stages plus groups plus the map between them. The map is run-time state: `assign` moves a
-/// stage to another group while traffic flows. Tasks already queued in the old group still run
+/// stage to another group while traffic flows, and `regroup` makes a new group for some stages
+/// and retires the groups it leaves empty. Tasks already queued in the old group still run
 /// there (a worker runs whatever stage a task names), so regrouping loses and duplicates nothing.
+///
+/// Retiring is safe because every thread that reads the map does so inside an epoch section
+/// (runtime/epoch.hpp): a retired group stops only after a grace period, when no thread can
+/// still hand it a task, then drains its queue and lets its threads go.
 class pipeline {
  public:
   /// Called when the group of `refused` is full (or stopping): the task must be answered and
@@ -41,7 +47,7 @@ class pipeline {
 
   /// Registers a stage; returns its index. All stages are added before any group.
   stage_index add_stage(std::string name, stage_handler& handler);
-  /// Creates a group (its workers start at once).
+  /// Creates a group (its workers start at once). Safe while traffic flows.
   group& add_group(group::options opts);
   void set_overload_handler(overload_handler h) { overload_ = std::move(h); }
 
@@ -49,6 +55,19 @@ class pipeline {
   /// the second directly, with no queue between them.
   void assign(stage_index stage, group& g);
   group& group_of(stage_index stage) const { return *stage_group_[stage].load(); }
+
+  /// Runs `members` in a new group made with `opts` from now on, while traffic flows; each
+  /// group left running no stage retires (see above). One regroup at a time; the new group, or
+  /// nullptr once stop() has begun. Two adjacent members are fused, as with `assign`.
+  group* regroup(const std::vector<stage_index>& members, group::options opts);
+  /// Moves retirements on: a retired group past its grace period is told to stop, and one whose
+  /// threads have all left is dropped. Never blocks; regroup calls it, and the controllers do
+  /// each period.
+  void reap();
+  /// Retired groups not yet dropped.
+  std::size_t retiring() const;
+  /// The stages `g` runs now, in pipeline order.
+  std::vector<stage_index> stages_of(const group& g) const;
 
   /// Hands a task to the group that runs `stage`. False when that queue is full; the task is then
   /// still the caller's (to answer with 503 or retry later).
@@ -62,7 +81,8 @@ class pipeline {
 
   std::size_t stage_count() const { return stages_.size(); }
   const std::string& stage_name(stage_index s) const { return stages_[s].name; }
-  const std::vector<std::unique_ptr<group>>& groups() const { return groups_; }
+  /// The groups that are not retiring (a snapshot: safe to use while groups come and go).
+  std::vector<std::shared_ptr<group>> groups() const;
 
   /// Counts an event `stage` turned away for `why` (queue-full refusals are counted here already).
   void count_rejected(stage_index stage, reject_reason why) {
@@ -101,7 +121,16 @@ class pipeline {
   std::array<std::atomic<group*>, max_stages> stage_group_{};
   per_thread<stats_block> stats_;
   std::atomic<bool> timing_{true};
-  std::vector<std::unique_ptr<group>> groups_;
+
+  struct retirement {
+    std::shared_ptr<group> g;
+    std::uint64_t epoch;  // stop once epoch::passed(epoch)
+    bool stop_requested = false;
+  };
+  std::mutex regroup_mutex_;         // one regroup at a time
+  mutable std::mutex groups_mutex_;  // groups_, retiring_ and map changes; never on the hot path
+  std::vector<std::shared_ptr<group>> groups_;  // every group, retiring ones included
+  std::vector<retirement> retiring_;
   overload_handler overload_;
   std::atomic<bool> stopping_{false};
 };

@@ -1,11 +1,13 @@
 #include "runtime/pipeline.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -553,6 +555,202 @@ TEST(Pipeline, AddStageRefusesMoreThanMaxStages) {
   pipeline p;
   for (stage_index i = 0; i < max_stages; ++i) EXPECT_EQ(p.add_stage("s", st), i);
   EXPECT_THROW(p.add_stage("one too many", st), std::length_error);
+}
+
+// --- Regrouping: new groups while traffic flows, retired groups drained and dropped ------------
+
+std::shared_ptr<group> find_group(const pipeline& p, const std::string& name) {
+  for (auto& g : p.groups())
+    if (g->name() == name) return g;
+  return nullptr;
+}
+
+std::vector<std::string> group_names(const pipeline& p) {
+  std::vector<std::string> out;
+  for (const auto& g : p.groups()) out.push_back(g->name());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Keeps calling reap() until the retired groups are gone; false if they never go.
+bool reaped(pipeline& p) {
+  return eventually([&] {
+    p.reap();
+    return p.retiring() == 0;
+  });
+}
+
+TEST(Pipeline, RegroupMakesTheNewGroupAndRetiresTheOnesItEmpties) {
+  auto tasks = make_tasks(flow_tasks);
+  abc_stages s;
+  pipeline p;
+  s.add_to(p);
+  p.assign(s.a.self, p.add_group({.name = "ga", .capacity = flow_capacity}));
+  p.assign(s.b.self, p.add_group({.name = "gb", .capacity = flow_capacity}));
+  p.assign(s.c.self, p.add_group({.name = "gc", .capacity = flow_capacity}));
+  const std::shared_ptr<group> ga = find_group(p, "ga"), gb = find_group(p, "gb");
+
+  group* ab = p.regroup({s.a.self, s.b.self}, {.name = "a+b", .capacity = flow_capacity});
+  ASSERT_NE(ab, nullptr);
+  EXPECT_EQ(&p.group_of(s.a.self), ab);
+  EXPECT_EQ(&p.group_of(s.b.self), ab);
+  EXPECT_EQ(p.stages_of(*ab), (std::vector<stage_index>{s.a.self, s.b.self}));
+  EXPECT_EQ(group_names(p), (std::vector<std::string>{"a+b", "gc"}));  // retiring ones hidden
+  ASSERT_TRUE(reaped(p));
+  // Dropped by the pipeline (only this test still holds them), their threads gone.
+  EXPECT_EQ(ga->live_threads(), 0u);
+  EXPECT_EQ(gb->live_threads(), 0u);
+  EXPECT_EQ(ga.use_count(), 1);
+
+  // The fused group really fuses: a and b run on one thread.
+  ASSERT_NO_FATAL_FAILURE(flow_all_then_stop(p, tasks, s));
+  std::size_t split = 0;
+  for (const auto& t : tasks) split += t.ran_on[s.a.self] != t.ran_on[s.b.self];
+  EXPECT_EQ(split, 0u);
+  EXPECT_EQ(p.regroup({s.c.self}, {.name = "late"}), nullptr) << "regroup after stop";
+}
+
+TEST(Pipeline, ARetiredGroupStopsOnlyOnceNoThreadCanStillHandItATask) {
+  abc_stages s;
+  pipeline p;
+  s.add_to(p);
+  for (stage_index st : {s.a.self, s.b.self, s.c.self})
+    p.assign(st, p.add_group({.name = "g" + p.stage_name(st), .capacity = flow_capacity}));
+  // A thread that read the map (it holds gb) and has not submitted yet, inside its section.
+  gate submit;
+  gate_opener opener{submit};
+  std::atomic<bool> holding{false};
+  std::atomic<bool> accepted{false};
+  trace_task late;
+  late.id = 1;
+  std::thread sender([&] {
+    const group::deferred_wakeups section;
+    group& gb = p.group_of(s.b.self);
+    late.next_stage = s.b.self;
+    holding.store(true);
+    submit.wait();
+    accepted.store(gb.submit(&late));
+  });
+  ASSERT_TRUE(eventually([&] { return holding.load(); }));
+  const std::shared_ptr<group> gb = find_group(p, "gb");
+  ASSERT_NE(p.regroup({s.b.self}, {.name = "gb2", .capacity = flow_capacity}), nullptr);
+  for (int i = 0; i < 100; ++i) p.reap();
+  EXPECT_EQ(p.retiring(), 1u);
+  EXPECT_EQ(gb->live_threads(), 1u) << "stopped while a thread could still submit to it";
+
+  submit.open();
+  sender.join();
+  EXPECT_TRUE(accepted.load());
+  ASSERT_TRUE(reaped(p));
+  // The late task ran (in the old group, then on through c): nothing was lost.
+  EXPECT_TRUE(eventually([&] { return s.finished.load() == 1; }));
+  EXPECT_EQ(late.steps, 2u);
+  p.stop();
+}
+
+TEST(Pipeline, StopWaitsForAThreadThatMaySubmit) {
+  abc_stages s;
+  pipeline p;
+  s.add_to(p);
+  for (stage_index st : {s.a.self, s.b.self, s.c.self})
+    p.assign(st, p.add_group({.name = "g" + p.stage_name(st), .capacity = flow_capacity}));
+  gate submit;
+  gate_opener opener{submit};
+  std::atomic<bool> holding{false};
+  std::atomic<bool> accepted{false};
+  trace_task late;
+  std::thread sender([&] {
+    const group::deferred_wakeups section;
+    group& ga = p.group_of(s.a.self);
+    late.next_stage = s.a.self;
+    holding.store(true);
+    submit.wait();
+    accepted.store(ga.submit(&late));
+  });
+  ASSERT_TRUE(eventually([&] { return holding.load(); }));
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    p.stop();
+    stopped.store(true);
+  });
+  ASSERT_TRUE(eventually([&] { return p.stopping(); }));
+  // Everything is idle, but a submit may still come: stop must not finish (the old stop left
+  // the groups stopped here, and the late task was refused or never ran).
+  EXPECT_FALSE(eventually([&] { return stopped.load(); }, std::chrono::seconds(1)));
+  submit.open();
+  sender.join();
+  stopper.join();
+  EXPECT_TRUE(accepted.load());
+  EXPECT_EQ(s.finished.load(), 1u);
+  EXPECT_EQ(late.steps, 3u);
+}
+
+// Fuses and splits hundreds of times while two threads keep tasks flowing: every task passes
+// a, b and c exactly once, and every retired group is eventually dropped.
+TEST(Pipeline, RegroupingHundredsOfTimesUnderTrafficLosesNothing) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  constexpr int regroups = 200;
+#else
+  constexpr int regroups = 600;
+#endif
+  constexpr std::size_t per_sender = 40 * flow_tasks / 30;
+  auto tasks = make_tasks(2 * per_sender);
+  abc_stages s;
+  pipeline p;
+  s.add_to(p);
+  for (stage_index st : {s.a.self, s.b.self, s.c.self})
+    p.assign(st, p.add_group({.name = p.stage_name(st), .capacity = flow_capacity, .batch = 8}));
+
+  std::atomic<bool> sending{true};
+  std::atomic<std::size_t> sent{0};
+  std::atomic<bool> stuck{false};
+  auto send = [&](std::size_t from) {
+    for (std::size_t i = from; i < from + per_sender && sending.load(); ++i) {
+      // The window is shared: each sender keeps at most half of it in flight.
+      if (!eventually([&] { return sent.load() - s.finished.load() < in_flight / 2; }) ||
+          !eventually([&] { return p.dispatch(tasks[i], s.a.self); })) {
+        stuck.store(true);
+        return;
+      }
+      sent.fetch_add(1);
+    }
+  };
+  std::thread first(send, 0), second(send, per_sender);
+  const std::vector<std::vector<std::vector<stage_index>>> layouts = {
+      {{s.a.self, s.b.self}, {s.c.self}},
+      {{s.a.self}, {s.b.self, s.c.self}},
+      {{s.a.self, s.b.self, s.c.self}},
+      {{s.a.self}, {s.b.self}, {s.c.self}},
+  };
+  for (int r = 0; r < regroups && !stuck.load(); ++r) {
+    for (const auto& members : layouts[static_cast<std::size_t>(r) % layouts.size()]) {
+      std::string name;
+      for (stage_index m : members) name += (name.empty() ? "" : "+") + p.stage_name(m);
+      ASSERT_NE(p.regroup(members, {.name = name, .capacity = flow_capacity, .batch = 8}), nullptr);
+    }
+    std::this_thread::yield();
+  }
+  sending.store(false);
+  first.join();
+  second.join();
+  ASSERT_FALSE(stuck.load()) << "the pipeline stopped making progress";
+  ASSERT_TRUE(eventually([&] { return s.finished.load() == sent.load(); }))
+      << s.finished.load() << " of " << sent.load();
+  ASSERT_TRUE(reaped(p));
+  EXPECT_EQ(p.groups().size(), 3u);  // the last layout: each stage its own group
+  p.stop();
+  // Tasks are dispatched in index order per sender; check the ones that were sent.
+  std::size_t checked = 0, wrong = 0;
+  for (const auto& t : tasks) {
+    if (t.steps == 0) continue;
+    ++checked;
+    const bool ok =
+        t.steps == 3 && t.path[0] == s.a.self && t.path[1] == s.b.self && t.path[2] == s.c.self;
+    if (!ok && wrong++ < 5) ADD_FAILURE() << "task " << t.id << " took " << t.steps << " steps";
+  }
+  EXPECT_EQ(checked, sent.load());
+  EXPECT_EQ(wrong, 0u);
+  expect_processed(p, s, sent.load());
 }
 
 }  // namespace
