@@ -35,9 +35,17 @@ struct grouping_state {
   std::int64_t last_change_ms = -1;  // -1: never
   // Consecutive samples a candidate held, by a key naming the candidate (e.g. "fuse:a+b").
   std::vector<std::pair<std::string, int>> runs;
+  // Each stage's mean service time (ns) from the last window with enough runs to measure it: a
+  // fuse that would put a slow stage back with fast ones is refused even while traffic is too
+  // light to measure it again.
+  std::vector<std::pair<std::string, double>> service_mean_ns;
 };
 
 /// At most one decision per call (one regroup per period: the next sample shows its effect).
+/// Splits a group that is saturated and queueing, or whose slowest stage dwarfs the others;
+/// fuses two groups joined by a flow edge that are both lightly loaded, whose hop wakes a worker
+/// often, and whose fused group would meet neither split rule. Each after its run of samples in
+/// a row, and never within `cooldown` of the last regroup.
 std::vector<grouping_decision> decide_grouping(const sample& s, grouping_state& state,
                                                const grouping_settings& settings,
                                                const flow_edges& flow);

@@ -1,0 +1,320 @@
+#include "controllers/grouping_policy.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include <fmt/format.h>
+
+namespace weir::controllers {
+namespace {
+
+// Fewer runs than this in a window and a ratio means little: at 50 tasks one wake-up moves
+// wake-ups per task by 0.02, well under the 0.05 that makes a hop expensive. A stage's mean
+// service time needs as many runs to count. Below it, a hop counts as a wake-up per task: at
+// such rates (200 tasks a second at the default period) every hop finds the pool parked. Zero
+// tasks count too: an idle pipeline converges to the cheap topology, and a wrong fuse costs
+// nothing until traffic returns, when the split rules see it within split_after samples.
+constexpr std::uint64_t min_tasks = 50;
+// A fuse must leave the split rules nothing to undo. The fused group's utilisation is predicted
+// as the parts' busy thread-time over the larger pool (the hop's wake-ups are not in the service
+// time, so this errs high) and must stay within 75 % of split_above: a prediction 25 % low, or
+// ±30 % noise around it, still stays below. Its slowest stage must stay under half
+// split_service_ratio (the same dead band as fuse_below against split_above).
+constexpr double fuse_headroom = 0.75;
+constexpr double fuse_service_headroom = 0.5;
+
+enum class rank { saturated, slow_stage, fuse };
+
+struct candidate {
+  std::string key;
+  rank order = rank::fuse;
+  double score = 0;  // larger first within a rank
+  grouping_decision decision;
+};
+
+std::string members(const std::vector<std::string>& stages) {
+  std::string out;
+  for (const std::string& st : stages) out += (out.empty() ? "" : "+") + st;
+  return out;
+}
+
+const stage_sample* find_stage(const sample& s, const std::string& name) {
+  for (const stage_sample& st : s.stages)
+    if (st.name == name) return &st;
+  return nullptr;
+}
+
+std::size_t position(const sample& s, const std::string& stage) {
+  for (std::size_t i = 0; i < s.stages.size(); ++i)
+    if (s.stages[i].name == stage) return i;
+  return s.stages.size();
+}
+
+bool holds(const group_sample& g, const std::string& stage) {
+  return std::find(g.stages.begin(), g.stages.end(), stage) != g.stages.end();
+}
+
+bool is_blocking(const sample& s, const group_sample& g) {
+  if (g.blocking) return true;
+  return std::any_of(g.stages.begin(), g.stages.end(), [&](const std::string& name) {
+    const stage_sample* st = find_stage(s, name);
+    return st != nullptr && st->blocking;
+  });
+}
+
+bool has_edge(const flow_edges& flow, const group_sample& from, const group_sample& to) {
+  return std::any_of(flow.begin(), flow.end(),
+                     [&](const auto& e) { return holds(from, e.first) && holds(to, e.second); });
+}
+
+/// A mean service time this window measured on enough runs, else none.
+bool window_mean(const stage_sample* st, double& mean_ns) {
+  if (st == nullptr) return false;
+  const std::uint64_t runs = st->service.count();
+  if (runs < min_tasks || st->service.sum_ns == 0) return false;
+  mean_ns = static_cast<double>(st->service.sum_ns) / static_cast<double>(runs);
+  return true;
+}
+
+struct slowest {
+  std::string stage;
+  double mean_ns = 0, others_ns = 0, ratio = 0;  // ratio 0: fewer than two stages known
+};
+
+/// The stage whose mean service time is the largest multiple of the mean of the others' means.
+slowest slowest_stage(const std::vector<std::pair<std::string, double>>& known) {
+  slowest out;
+  if (known.size() < 2) return out;
+  double total = 0;
+  for (const auto& k : known) total += k.second;
+  for (const auto& [stage, mean] : known) {
+    const double others = (total - mean) / static_cast<double>(known.size() - 1);
+    if (others <= 0) continue;
+    if (mean / others > out.ratio) out = {stage, mean, others, mean / others};
+  }
+  return out;
+}
+
+int run_of(const grouping_state& state, const std::string& key) {
+  for (const auto& [k, n] : state.runs)
+    if (k == key) return n;
+  return 0;
+}
+
+void remember_means(const sample& s, grouping_state& state) {
+  for (const stage_sample& st : s.stages) {
+    double mean = 0;
+    if (!window_mean(&st, mean)) continue;
+    auto it = std::find_if(state.service_mean_ns.begin(), state.service_mean_ns.end(),
+                           [&](const auto& m) { return m.first == st.name; });
+    if (it == state.service_mean_ns.end())
+      state.service_mean_ns.emplace_back(st.name, mean);
+    else
+      it->second = mean;
+  }
+}
+
+double remembered_mean(const grouping_state& state, const std::string& stage) {
+  for (const auto& [name, mean] : state.service_mean_ns)
+    if (name == stage) return mean;
+  return 0;
+}
+
+// Saturated: busy and queueing. The stage with the largest share of the service time leaves, so
+// the rest run beside it on another core (with shares summing to one, it also balances best).
+void saturated_splits(const sample& s, const grouping_settings& cfg, std::uint64_t split_wait_ns,
+                      std::vector<candidate>& out) {
+  for (const group_sample& g : s.groups) {
+    if (g.stages.size() < 2) continue;
+    const double util = utilisation(g, s.window_ms);
+    const std::uint64_t wait_p90 = g.queue_wait.quantile_ns(0.9);
+    if (util < cfg.split_above || wait_p90 <= split_wait_ns) continue;
+    std::uint64_t total = 0, largest = 0;
+    std::string pick;
+    for (const std::string& name : g.stages) {
+      const stage_sample* st = find_stage(s, name);
+      const std::uint64_t ns = st == nullptr ? 0 : st->service.sum_ns;
+      total += ns;
+      if (pick.empty() || ns > largest) {
+        largest = ns;
+        pick = name;
+      }
+    }
+    if (total == 0) {
+      // Nothing finished (workers stuck in a long call): the blocking stage is the one to move.
+      pick.clear();
+      for (const std::string& name : g.stages) {
+        const stage_sample* st = find_stage(s, name);
+        if (st != nullptr && st->blocking) pick = name;
+      }
+      if (pick.empty()) continue;
+    }
+    const stage_sample* st = find_stage(s, pick);
+    const std::uint64_t runs = st == nullptr ? 0 : st->service.count();
+    const double share =
+        total == 0 ? 1.0 : static_cast<double>(largest) / static_cast<double>(total);
+    const double mean_us =
+        runs == 0 ? 0 : static_cast<double>(largest) / static_cast<double>(runs) / 1e3;
+    out.push_back(
+        {"split-saturated:" + pick + "/" + members(g.stages),
+         rank::saturated,
+         util,
+         {grouping_decision::kind::split,
+          {pick},
+          fmt::format("saturated: {} {:.2f} busy, queue wait p90 {:.2f} ms, {} has {:.2f} of its "
+                      "service time (mean {:.1f} us over {} runs)",
+                      members(g.stages), util, static_cast<double>(wait_p90) / 1e6, pick, share,
+                      mean_us, runs)}});
+  }
+}
+
+// One stage's runs dwarf the others': while it runs, the small tasks queue behind it.
+void slow_stage_splits(const sample& s, const grouping_settings& cfg, std::vector<candidate>& out) {
+  for (const group_sample& g : s.groups) {
+    if (g.stages.size() < 2) continue;
+    std::vector<std::pair<std::string, double>> known;
+    for (const std::string& name : g.stages) {
+      double mean = 0;
+      if (window_mean(find_stage(s, name), mean)) known.emplace_back(name, mean);
+    }
+    const slowest slow = slowest_stage(known);
+    if (slow.ratio < cfg.split_service_ratio) continue;
+    std::vector<std::string> others;
+    for (const auto& k : known)
+      if (k.first != slow.stage) others.push_back(k.first);
+    out.push_back(
+        {"split-slow:" + slow.stage + "/" + members(g.stages),
+         rank::slow_stage,
+         slow.ratio,
+         {grouping_decision::kind::split,
+          {slow.stage},
+          fmt::format("slow stage: {} mean service {:.1f} us vs {:.1f} us for {} ({:.1f}x), "
+                      "{} {:.2f} busy",
+                      slow.stage, slow.mean_ns / 1e3, slow.others_ns / 1e3, members(others),
+                      slow.ratio, members(g.stages), utilisation(g, s.window_ms))}});
+  }
+}
+
+// What a hop into `to` costs: its wake-ups per task, or one per task when it ran too few tasks to
+// measure (see min_tasks).
+double hop_cost(const group_sample& to, std::string& text) {
+  if (to.tasks < min_tasks) {
+    text = fmt::format("hop into {}: low traffic ({} tasks, each counted as a wake-up)",
+                       members(to.stages), to.tasks);
+    return 1.0;
+  }
+  const double cost = static_cast<double>(to.wakeups) / static_cast<double>(to.tasks);
+  text = fmt::format("hop into {} wakes a worker for {:.2f} of {} tasks", members(to.stages), cost,
+                     to.tasks);
+  return cost;
+}
+
+void fuses(const sample& s, const grouping_state& state, const grouping_settings& cfg,
+           const flow_edges& flow, std::vector<candidate>& out) {
+  for (std::size_t i = 0; i < s.groups.size(); ++i) {
+    for (std::size_t j = i + 1; j < s.groups.size(); ++j) {
+      const group_sample& a = s.groups[i];
+      const group_sample& b = s.groups[j];
+      if (!cfg.fuse_blocking && (is_blocking(s, a) || is_blocking(s, b))) continue;
+      const bool a_to_b = has_edge(flow, a, b), b_to_a = has_edge(flow, b, a);
+      if (!a_to_b && !b_to_a) continue;
+      const double ua = utilisation(a, s.window_ms), ub = utilisation(b, s.window_ms);
+      if (ua > cfg.fuse_below || ub > cfg.fuse_below) continue;
+      // Fusing removes the hop both ways: the dearer direction is what it saves.
+      double cost = 0;
+      std::string cost_text;
+      for (const bool forward : {true, false}) {
+        if (!(forward ? a_to_b : b_to_a)) continue;
+        std::string text;
+        const double c = hop_cost(forward ? b : a, text);
+        if (cost_text.empty() || c > cost) {
+          cost = c;
+          cost_text = std::move(text);
+        }
+      }
+      if (cost < cfg.fuse_wakeups_per_task) continue;
+      const double ta = static_cast<double>(a.threads), tb = static_cast<double>(b.threads);
+      const double fused_threads = std::max({ta, tb, 1.0});
+      const double predicted = (ua * ta + ub * tb) / fused_threads;
+      if (predicted > cfg.split_above * fuse_headroom) continue;
+
+      std::vector<std::string> stages = a.stages;
+      stages.insert(stages.end(), b.stages.begin(), b.stages.end());
+      std::stable_sort(stages.begin(), stages.end(), [&](const auto& x, const auto& y) {
+        return position(s, x) < position(s, y);
+      });
+      std::vector<std::pair<std::string, double>> known;
+      for (const std::string& name : stages)
+        if (const double m = remembered_mean(state, name); m > 0) known.emplace_back(name, m);
+      const slowest slow = slowest_stage(known);
+      if (slow.ratio >= cfg.split_service_ratio * fuse_service_headroom) continue;
+
+      const std::string slow_text =
+          slow.ratio > 0
+              ? fmt::format(", slowest stage {} {:.1f}x the others", slow.stage, slow.ratio)
+              : std::string();
+      std::string key = "fuse:" + members(a.stages) + "|" + members(b.stages);
+      out.push_back(
+          {std::move(key),
+           rank::fuse,
+           cost,
+           {grouping_decision::kind::fuse, std::move(stages),
+            fmt::format("low load: {} {:.2f} and {} {:.2f} busy, {}, predicted fused utilisation "
+                        "{:.2f}{}",
+                        members(a.stages), ua, members(b.stages), ub, cost_text, predicted,
+                        slow_text)}});
+    }
+  }
+}
+
+}  // namespace
+
+flow_edges weir_flow() {
+  return {{"accept", "read_parse"},    {"read_parse", "cache_lookup"},
+          {"cache_lookup", "disk_io"}, {"cache_lookup", "send"},
+          {"disk_io", "send"},         {"send", "read_parse"}};
+}
+
+std::vector<grouping_decision> decide_grouping(const sample& s, grouping_state& state,
+                                               const grouping_settings& cfg,
+                                               const flow_edges& flow) {
+  std::vector<grouping_decision> out;
+  if (!cfg.enabled) return out;
+  // A window of no length (the sensor's first sample) is no evidence either way.
+  if (s.window_ms <= 0) return out;
+  remember_means(s, state);
+
+  const auto split_wait_ns = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(cfg.split_wait).count());
+  std::vector<candidate> candidates;
+  saturated_splits(s, cfg, split_wait_ns, candidates);
+  slow_stage_splits(s, cfg, candidates);
+  fuses(s, state, cfg, flow, candidates);
+
+  // A run counts consecutive samples; a candidate absent from this sample starts again at zero.
+  std::vector<std::pair<std::string, int>> runs;
+  for (const candidate& c : candidates) runs.emplace_back(c.key, run_of(state, c.key) + 1);
+  state.runs = std::move(runs);
+
+  if (state.last_change_ms >= 0 && s.now_ms - state.last_change_ms < cfg.cooldown.count())
+    return out;
+  // Splits before fuses (a saturated group or a slow stage costs latency, a hop only CPU); within a
+  // kind, the most pressing (utilisation, service ratio, dearest hop); ties in pipeline order.
+  const candidate* best = nullptr;
+  for (const candidate& c : candidates) {
+    const int need = std::max(1, c.order == rank::fuse ? cfg.fuse_after : cfg.split_after);
+    if (run_of(state, c.key) < need) continue;
+    if (best == nullptr || c.order < best->order ||
+        (c.order == best->order && c.score > best->score))
+      best = &c;
+  }
+  if (best == nullptr) return out;
+  grouping_decision d = best->decision;
+  d.why += fmt::format(", {} samples in a row", run_of(state, best->key));
+  out.push_back(std::move(d));
+  state.last_change_ms = s.now_ms;
+  state.runs.clear();  // the groups change: what was counted about the old ones is stale
+  return out;
+}
+
+}  // namespace weir::controllers
