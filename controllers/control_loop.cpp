@@ -2,14 +2,19 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
+#include <optional>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 namespace weir::controllers {
 namespace {
 
 constexpr std::int64_t dry_run_repeat_ms = 1000;
+constexpr std::size_t max_threads = 256;  // as config's stages.*.threads
 
 std::int64_t steady_ms() {
   using namespace std::chrono;
@@ -20,9 +25,23 @@ std::int64_t steady_ms() {
 
 control_loop::control_loop(runtime::pipeline& pipe, options opts)
     : pipe_(pipe),
-      sensor_(pipe, std::move(opts.blocking_stages), opts.cores),
+      blocking_stages_(opts.blocking_stages),
+      flow_(std::move(opts.flow)),
+      cores_(opts.cores),
+      pool_sensor_(pipe, opts.blocking_stages, opts.cores),
+      grouping_sensor_(pipe, opts.blocking_stages, opts.cores),
       history_(opts.history),
-      pool_settings_(opts.pool) {}
+      pool_settings_(opts.pool),
+      grouping_settings_(opts.grouping) {
+  for (const auto& [controller, action] : {std::pair{"pool", "grow"},
+                                           {"pool", "shrink"},
+                                           {"grouping", "fuse"},
+                                           {"grouping", "split"},
+                                           {"admin", "resize"},
+                                           {"admin", "fuse"},
+                                           {"admin", "split"}})
+    counts_[{controller, action}] = 0;
+}
 
 control_loop::~control_loop() {
   stop();
@@ -34,7 +53,7 @@ void control_loop::start() {
     ::pthread_setname_np(::pthread_self(), "weir-control");
     std::unique_lock lock(wake_mutex_);
     while (!stopping_) {
-      const auto period = pool().period;
+      const auto period = std::min(pool().period, grouping().period);
       wake_.wait_for(lock, period, [this] { return stopping_; });
       if (stopping_) break;
       lock.unlock();
@@ -54,8 +73,43 @@ void control_loop::stop() {
 }
 
 void control_loop::run_once(std::int64_t now_ms) {
-  const sample s = sensor_.take(now_ms);
-  if (s.window_ms <= 0) return;  // the first sample only sets the baseline
+  pipe_.reap();
+  pool_settings pool;
+  grouping_settings grouping;
+  {
+    std::lock_guard lock(mutex_);
+    pool = pool_settings_;
+    grouping = grouping_settings_;
+    last_ms_ = now_ms;
+  }
+  // A controller is due once its period has passed; a round that comes a little early (the
+  // thread wakes at the shorter period) counts, so periods do not drift by one round each time.
+  const auto due = [now_ms](std::int64_t& next, std::chrono::milliseconds period) {
+    const std::int64_t slack = std::max<std::int64_t>(1, period.count() / 10);
+    if (next >= 0 && now_ms + slack < next) return false;
+    next = now_ms + period.count();
+    return true;
+  };
+  const bool pool_first = next_pool_ms_ < 0, grouping_first = next_grouping_ms_ < 0;
+  if (due(next_pool_ms_, pool.period)) {
+    if (pool_first) {
+      pool_sensor_.take(now_ms);  // the baseline
+    } else {
+      run_pool(now_ms);
+    }
+  }
+  if (due(next_grouping_ms_, grouping.period)) {
+    if (grouping_first) {
+      grouping_sensor_.take(now_ms);
+    } else {
+      run_grouping(now_ms);
+    }
+  }
+}
+
+void control_loop::run_pool(std::int64_t now_ms) {
+  const sample s = pool_sensor_.take(now_ms);
+  if (s.window_ms <= 0) return;
   std::vector<pool_decision> decisions;
   pool_settings settings;
   {
@@ -66,20 +120,21 @@ void control_loop::run_once(std::int64_t now_ms) {
   for (pool_decision& d : decisions) {
     const bool grow = d.to > d.from;
     if (settings.dry_run) {
-      last_dry_run& last = dry_runs_[d.group];
+      last_dry_run& last = dry_runs_["pool:" + d.group];
       if (last.from == d.from && last.to == d.to && now_ms - last.at_ms < dry_run_repeat_ms)
         continue;
       last = {d.from, d.to, now_ms};
     }
     bool applied = false;
     if (!settings.dry_run) {
+      std::lock_guard act(actuator_mutex_);
       for (const auto& g : pipe_.groups()) {
         if (g->name() != d.group) continue;
         g->resize(d.to);
         applied = true;
       }
     }
-    pool_actions_[grow ? 0 : 1].fetch_add(1);
+    count("pool", grow ? "grow" : "shrink");
     spdlog::info("controller pool: {} {} {} -> {} threads{}: {}", grow ? "grow" : "shrink", d.group,
                  d.from, d.to, settings.dry_run ? " (dry run, not applied)" : "", d.why);
     record({.at_ms = now_ms,
@@ -92,6 +147,237 @@ void control_loop::run_once(std::int64_t now_ms) {
             .applied = applied});
   }
 }
+
+void control_loop::run_grouping(std::int64_t now_ms) {
+  const sample s = grouping_sensor_.take(now_ms);
+  if (s.window_ms <= 0) return;
+  std::vector<grouping_decision> decisions;
+  grouping_settings settings;
+  {
+    std::lock_guard lock(mutex_);
+    settings = grouping_settings_;
+    decisions = decide_grouping(s, grouping_state_, settings, flow_);
+  }
+  for (grouping_decision& d : decisions) {
+    const bool fuse = d.action == grouping_decision::kind::fuse;
+    const char* action = fuse ? "fuse" : "split";
+    std::vector<runtime::stage_index> members;
+    for (const std::string& name : d.stages) {
+      if (auto i = stage_named(name)) members.push_back(*i);
+    }
+    std::string subject;
+    for (const std::string& name : d.stages) subject += (subject.empty() ? "" : "+") + name;
+    if (settings.dry_run) {
+      last_dry_run& last = dry_runs_[std::string("grouping:") + action + ":" + subject];
+      if (now_ms - last.at_ms < dry_run_repeat_ms && last.at_ms != 0) continue;
+      last = {0, 0, now_ms};
+    }
+    const std::size_t before = pipe_.groups().size();
+    std::string refused;
+    if (!settings.dry_run) {
+      std::lock_guard act(actuator_mutex_);
+      if (members.size() != d.stages.size() || members.empty()) {
+        refused = "names a stage the pipeline does not have";
+      } else {
+        refused = fuse ? apply_fuse(members) : apply_split(members.front());
+      }
+    }
+    const bool applied = !settings.dry_run && refused.empty();
+    const std::size_t after = applied ? pipe_.groups().size() : before;
+    count("grouping", action);
+    spdlog::info("controller grouping: {} {}{}{}: {}", action, fuse ? subject : subject + " out",
+                 settings.dry_run ? " (dry run, not applied)" : "",
+                 refused.empty() ? "" : " (not applied: " + refused + ")", d.why);
+    record({.at_ms = now_ms,
+            .controller = "grouping",
+            .action = action,
+            .group = subject,
+            .from = before,
+            .to = after,
+            .why = std::move(d.why),
+            .applied = applied});
+  }
+}
+
+// --- the actuator -----------------------------------------------------------------------------
+
+std::optional<runtime::stage_index> control_loop::stage_named(std::string_view name) const {
+  for (std::size_t i = 0; i < pipe_.stage_count(); ++i) {
+    if (pipe_.stage_name(static_cast<runtime::stage_index>(i)) == name)
+      return static_cast<runtime::stage_index>(i);
+  }
+  return std::nullopt;
+}
+
+bool control_loop::blocking(runtime::stage_index s) const {
+  return std::find(blocking_stages_.begin(), blocking_stages_.end(), pipe_.stage_name(s)) !=
+         blocking_stages_.end();
+}
+
+bool control_loop::neighbours(runtime::stage_index a, runtime::stage_index b) const {
+  const std::string &na = pipe_.stage_name(a), &nb = pipe_.stage_name(b);
+  return std::any_of(flow_.begin(), flow_.end(), [&](const auto& e) {
+    return (e.first == na && e.second == nb) || (e.first == nb && e.second == na);
+  });
+}
+
+runtime::group* control_loop::regroup(const std::vector<runtime::stage_index>& members,
+                                      std::size_t threads, std::size_t capacity) {
+  std::string name;
+  bool blocks = false;
+  for (runtime::stage_index m : members) {
+    name += (name.empty() ? "" : "+") + pipe_.stage_name(m);
+    blocks = blocks || blocking(m);
+  }
+  // A group whose tasks block wakes a worker per task (see group::options::tasks_per_wake).
+  return pipe_.regroup(members, {.name = name,
+                                 .capacity = capacity,
+                                 .threads = std::clamp<std::size_t>(threads, 1, max_threads),
+                                 .tasks_per_wake = blocks ? 1u : 0u});
+}
+
+std::string control_loop::apply_fuse(const std::vector<runtime::stage_index>& stages) {
+  // Everything the stages' groups run moves into one group.
+  std::vector<runtime::group*> from;
+  for (runtime::stage_index s : stages) {
+    runtime::group* g = &pipe_.group_of(s);
+    if (std::find(from.begin(), from.end(), g) == from.end()) from.push_back(g);
+  }
+  if (from.size() < 2) return "already in one group";
+  std::vector<runtime::stage_index> members;
+  std::size_t threads = 0, widest = 0, capacity = 0;
+  bool blocks = false;
+  for (runtime::group* g : from) {
+    for (runtime::stage_index s : pipe_.stages_of(*g)) members.push_back(s);
+    threads += g->threads();
+    widest = std::max(widest, g->threads());
+    capacity = std::max(capacity, g->capacity());
+  }
+  std::sort(members.begin(), members.end());
+  for (runtime::stage_index s : members) blocks = blocks || blocking(s);
+  // CPU-bound stages together want about one thread per core; a blocking stage keeps its pool.
+  if (!blocks) threads = std::min(threads, std::max<std::size_t>(widest, cores_));
+  return regroup(members, threads, capacity) != nullptr ? "" : "the pipeline is stopping";
+}
+
+std::string control_loop::apply_split(runtime::stage_index stage) {
+  runtime::group& g = pipe_.group_of(stage);
+  std::vector<runtime::stage_index> rest = pipe_.stages_of(g);
+  std::erase(rest, stage);
+  if (rest.empty()) return "it already runs alone";
+  const std::size_t threads = g.threads(), capacity = g.capacity();
+  // The leaving stage takes half the pool (all of it if it blocks: the pool was grown for it).
+  const std::size_t leaving = blocking(stage) ? threads : std::max<std::size_t>(1, threads / 2);
+  const std::size_t staying = blocking(stage) ? 1 : std::max<std::size_t>(1, threads - leaving);
+  if (regroup({stage}, leaving, capacity) == nullptr) return "the pipeline is stopping";
+  // What stays together must still be connected in the flow; each connected part gets a group.
+  while (!rest.empty()) {
+    std::vector<runtime::stage_index> part{rest.front()};
+    rest.erase(rest.begin());
+    for (std::size_t i = 0; i < part.size(); ++i) {
+      for (auto it = rest.begin(); it != rest.end();) {
+        if (neighbours(part[i], *it)) {
+          part.push_back(*it);
+          it = rest.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    std::sort(part.begin(), part.end());
+    if (regroup(part, staying, capacity) == nullptr) return "the pipeline is stopping";
+  }
+  return "";
+}
+
+std::string control_loop::resize(std::string_view group, std::size_t threads) {
+  if (threads < 1 || threads > max_threads)
+    return fmt::format("threads: {} is out of range 1..{}", threads, max_threads);
+  std::lock_guard act(actuator_mutex_);
+  for (const auto& g : pipe_.groups()) {
+    if (g->name() != group) continue;
+    const std::size_t from = g->threads();
+    g->resize(threads);
+    count("admin", "resize");
+    spdlog::info("admin: resize {} {} -> {} threads", group, from, threads);
+    std::int64_t now;
+    {
+      std::lock_guard lock(mutex_);
+      now = last_ms_;
+    }
+    record({.at_ms = now,
+            .controller = "admin",
+            .action = "resize",
+            .group = std::string(group),
+            .from = from,
+            .to = threads,
+            .why = "manual",
+            .applied = true});
+    return "";
+  }
+  std::vector<std::string> all;
+  for (const auto& g : pipe_.groups()) all.push_back(g->name());
+  std::sort(all.begin(), all.end());
+  std::string names;
+  for (const std::string& n : all) names += (names.empty() ? "" : ", ") + n;
+  return fmt::format("group \"{}\" does not exist (groups now: {})", group, names);
+}
+
+std::string control_loop::fuse(std::string_view stage_a, std::string_view stage_b) {
+  const auto a = stage_named(stage_a), b = stage_named(stage_b);
+  if (!a || !b) return fmt::format("no stage named \"{}\"", !a ? stage_a : stage_b);
+  std::lock_guard act(actuator_mutex_);
+  if (&pipe_.group_of(*a) == &pipe_.group_of(*b))
+    return fmt::format("{} and {} already share a group", stage_a, stage_b);
+  // Neighbours: some stage of a's group hands tasks to some stage of b's (or back).
+  const auto in_a = pipe_.stages_of(pipe_.group_of(*a));
+  const auto in_b = pipe_.stages_of(pipe_.group_of(*b));
+  const bool adjacent = std::any_of(in_a.begin(), in_a.end(), [&](runtime::stage_index x) {
+    return std::any_of(in_b.begin(), in_b.end(),
+                       [&](runtime::stage_index y) { return neighbours(x, y); });
+  });
+  if (!adjacent)
+    return fmt::format(
+        "{} and {} are not neighbours in the flow (their groups hand no tasks to each other)",
+        stage_a, stage_b);
+  return manual("fuse", fmt::format("{}+{}", stage_a, stage_b), [&] {
+    return apply_fuse({*a, *b});
+  });
+}
+
+std::string control_loop::split(std::string_view stage) {
+  const auto s = stage_named(stage);
+  if (!s) return fmt::format("no stage named \"{}\"", stage);
+  std::lock_guard act(actuator_mutex_);
+  return manual("split", std::string(stage), [&] { return apply_split(*s); });
+}
+
+std::string control_loop::manual(const char* action, std::string subject,
+                                 const std::function<std::string()>& apply) {
+  const std::size_t before = pipe_.groups().size();
+  std::string refused = apply();
+  if (!refused.empty()) return refused;
+  const std::size_t after = pipe_.groups().size();
+  count("admin", action);
+  spdlog::info("admin: {} {}: {} -> {} groups", action, subject, before, after);
+  std::int64_t now;
+  {
+    std::lock_guard lock(mutex_);
+    now = last_ms_;
+    grouping_state_.last_change_ms = now;  // the grouping controller's cooldown counts it
+  }
+  record({.at_ms = now,
+          .controller = "admin",
+          .action = action,
+          .group = std::move(subject),
+          .from = before,
+          .to = after,
+          .why = "manual",
+          .applied = true});
+  return "";
+}
+
+// --- settings, history, counts ----------------------------------------------------------------
 
 pool_settings control_loop::pool() const {
   std::lock_guard lock(mutex_);
@@ -106,15 +392,45 @@ void control_loop::set_pool(const pool_settings& s) {
   wake_.notify_all();  // a new period takes effect now
 }
 
+grouping_settings control_loop::grouping() const {
+  std::lock_guard lock(mutex_);
+  return grouping_settings_;
+}
+
+void control_loop::set_grouping(const grouping_settings& s) {
+  {
+    std::lock_guard lock(mutex_);
+    grouping_settings_ = s;
+  }
+  wake_.notify_all();
+}
+
 std::vector<decision_record> control_loop::recent() const {
   std::lock_guard lock(mutex_);
   return {recent_.begin(), recent_.end()};
+}
+
+std::vector<action_count> control_loop::actions() const {
+  std::lock_guard lock(mutex_);
+  std::vector<action_count> out;
+  for (const auto& [key, n] : counts_) out.push_back({key.first, key.second, n});
+  return out;
+}
+
+std::uint64_t control_loop::pool_actions(bool grow) const {
+  std::lock_guard lock(mutex_);
+  return counts_.at({"pool", grow ? "grow" : "shrink"});
 }
 
 void control_loop::record(decision_record d) {
   std::lock_guard lock(mutex_);
   recent_.push_back(std::move(d));
   while (recent_.size() > history_) recent_.pop_front();
+}
+
+void control_loop::count(const std::string& controller, const std::string& action) {
+  std::lock_guard lock(mutex_);
+  ++counts_[{controller, action}];
 }
 
 }  // namespace weir::controllers

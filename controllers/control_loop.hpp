@@ -5,12 +5,17 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "controllers/grouping_policy.hpp"
 #include "controllers/pool_policy.hpp"
 #include "controllers/sensor.hpp"
 #include "runtime/pipeline.hpp"
@@ -21,21 +26,33 @@ namespace weir::controllers {
 /// was applied (dry-run decides and logs only).
 struct decision_record {
   std::int64_t at_ms = 0;
-  std::string controller;  // "pool"
-  std::string action;      // "grow", "shrink"
-  std::string group;
-  std::size_t from = 0, to = 0;
+  std::string controller;        // "pool", "grouping", or "admin" (a manual action)
+  std::string action;            // "grow", "shrink", "fuse", "split", "resize"
+  std::string group;             // pool: the group; grouping: the group made (a split: the stage's)
+  std::size_t from = 0, to = 0;  // pool: threads; grouping: how many groups
   std::string why;
   bool applied = false;
 };
 
-/// The controllers' thread (`weir-control`): every period, sensor -> policy -> actuator. The
-/// pool controller resizes groups. Policies can be changed while it runs.
+/// How many decisions a controller took, by action (applied or not).
+struct action_count {
+  std::string controller, action;
+  std::uint64_t count = 0;
+};
+
+/// The controllers' thread (`weir-control`): each controller at its own period, sensor ->
+/// policy -> actuator. The pool controller resizes groups; the grouping controller fuses and
+/// splits them (pipeline::regroup). Policies change while it runs; manual actions (the admin
+/// API's) go through the same actuator, one at a time with the controllers'.
 class control_loop {
  public:
   struct options {
     pool_settings pool;
+    grouping_settings grouping;
     std::vector<std::string> blocking_stages{"disk_io"};
+    /// Which stages hand tasks to which; only neighbours in it may fuse. Empty: the grouping
+    /// controller never fuses (a pipeline whose flow it does not know).
+    flow_edges flow;
     std::size_t history = 256;  // decisions kept for the admin API
     unsigned cores = usable_cores();
   };
@@ -49,36 +66,72 @@ class control_loop {
   /// Stops the thread (idempotent); decisions already applied stay.
   void stop();
 
-  /// One round at `now_ms`: what the thread runs each period (tests call it directly, with a
-  /// clock of their own; never while the thread runs).
+  /// One round at `now_ms`: each controller whose period has come samples, decides and acts, and
+  /// retired groups move on (tests call it directly, with a clock of their own; never while the
+  /// thread runs). The first round only takes the baseline samples.
   void run_once(std::int64_t now_ms);
 
   pool_settings pool() const;
   void set_pool(const pool_settings& s);
+  grouping_settings grouping() const;
+  void set_grouping(const grouping_settings& s);
+
+  /// Manual actions (experiments, the admin API). Each returns "" when applied, or one line
+  /// saying why not (nothing changed).
+  std::string resize(std::string_view group, std::size_t threads);
+  std::string fuse(std::string_view stage_a, std::string_view stage_b);
+  std::string split(std::string_view stage);
 
   /// The most recent decisions, oldest first.
   std::vector<decision_record> recent() const;
+  /// Every controller's decisions so far, by action (the known ones listed even at zero).
+  std::vector<action_count> actions() const;
   /// Decisions taken (applied or not) by the pool controller: grow, shrink.
-  std::uint64_t pool_actions(bool grow) const { return pool_actions_[grow ? 0 : 1].load(); }
+  std::uint64_t pool_actions(bool grow) const;
 
  private:
+  void run_pool(std::int64_t now_ms);
+  void run_grouping(std::int64_t now_ms);
+  /// The actuator for fuse and split; callers hold actuator_mutex_. "" or why not.
+  std::string apply_fuse(const std::vector<runtime::stage_index>& members);
+  std::string apply_split(runtime::stage_index stage);
+  runtime::group* regroup(const std::vector<runtime::stage_index>& members, std::size_t threads,
+                          std::size_t capacity);
+  bool neighbours(runtime::stage_index a, runtime::stage_index b) const;
+  bool blocking(runtime::stage_index s) const;
+  std::optional<runtime::stage_index> stage_named(std::string_view name) const;
+  /// Applies a manual regroup (callers hold actuator_mutex_), then logs, counts and records it.
+  std::string manual(const char* action, std::string subject,
+                     const std::function<std::string()>& apply);
   void record(decision_record d);
+  void count(const std::string& controller, const std::string& action);
 
   runtime::pipeline& pipe_;
-  pipeline_sensor sensor_;
+  const std::vector<std::string> blocking_stages_;
+  const flow_edges flow_;
+  const unsigned cores_;
+  pipeline_sensor pool_sensor_, grouping_sensor_;
   const std::size_t history_;
-  mutable std::mutex mutex_;  // settings, state and history; never taken by the request path
+
+  mutable std::mutex
+      mutex_;  // settings, state, counts and history; never taken by the request path
   pool_settings pool_settings_;
+  grouping_settings grouping_settings_;
   pool_state pool_state_;
+  grouping_state grouping_state_;
   std::deque<decision_record> recent_;
-  // Dry-run changes nothing, so the policy takes the same decision every period: repeats of the
-  // last one per group are logged and recorded at most once per second.
+  std::map<std::pair<std::string, std::string>, std::uint64_t> counts_;
+  // Dry-run changes nothing, so a policy takes the same decision every period: repeats of the
+  // last one per subject are logged and recorded at most once per second.
   struct last_dry_run {
     std::size_t from = 0, to = 0;
     std::int64_t at_ms = 0;
   };
   std::map<std::string, last_dry_run> dry_runs_;
-  std::array<std::atomic<std::uint64_t>, 2> pool_actions_{};
+  std::int64_t next_pool_ms_ = -1, next_grouping_ms_ = -1;  // -1: baseline not taken yet
+  std::int64_t last_ms_ = 0;
+
+  std::mutex actuator_mutex_;  // one resize or regroup at a time (controllers and admin)
 
   std::mutex wake_mutex_;
   std::condition_variable wake_;

@@ -131,6 +131,20 @@ void add_stage_families(const server_snapshot& s, std::vector<MetricFamily>& out
     add_value(wakeups, {{"group", g.name}}, static_cast<double>(g.wakeups));
   }
   out.push_back(std::move(wakeups));
+
+  MetricFamily threads =
+      family("weir_group_threads", "Worker threads the group's pool is sized to.", gauge);
+  for (const auto& g : s.groups)
+    add_value(threads, {{"group", g.name}}, static_cast<double>(g.threads));
+  out.push_back(std::move(threads));
+
+  MetricFamily actions = family("weir_controller_actions_total",
+                                "Decisions taken by each controller, by action (dry-run ones too).",
+                                MetricType::Counter);
+  for (const auto& a : s.controller_actions)
+    add_value(actions, {{"action", a.action}, {"controller", a.controller}},
+              static_cast<double>(a.count));
+  out.push_back(std::move(actions));
 }
 
 void add_request_families(const server_snapshot& s, std::vector<MetricFamily>& out) {

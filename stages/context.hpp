@@ -55,6 +55,8 @@ struct server_context {
   access_log log;
   runtime::per_thread<server_stats_block> stats;
   std::atomic<bool> draining{false};
+  /// Injected fault (tests and experiments only; 0: off): every disk read waits this long first.
+  std::atomic<std::int64_t> fault_disk_latency_us{0};
 
   /// Steady clock in milliseconds and nanoseconds.
   static std::int64_t now_ms();

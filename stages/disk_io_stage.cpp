@@ -1,7 +1,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "stages/context.hpp"
 #include "stages/http/date.hpp"
@@ -59,6 +61,8 @@ std::shared_ptr<file_entry> build_entry(const server_context& ctx, std::string_v
 
 runtime::stage_index disk_io_stage::handle(runtime::task& t) {
   auto& c = static_cast<connection&>(t);
+  if (const std::int64_t fault = ctx_.fault_disk_latency_us.load(std::memory_order_relaxed))
+    std::this_thread::sleep_for(std::chrono::microseconds(fault));  // a slow disk, on purpose
   const std::int64_t now = server_context::now_ms();
   // A cached entry due for revalidation that still names the same file is simply kept.
   if (c.entry && c.entry->status == 200 && ctx_.resolver.unchanged(c.path, c.entry->st)) {

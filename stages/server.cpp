@@ -311,6 +311,10 @@ server_snapshot server::snapshot() const {
   return impl_->ctx.snapshot();
 }
 
+void server::set_fault_disk_latency(std::chrono::microseconds latency) {
+  impl_->ctx.fault_disk_latency_us.store(latency.count(), std::memory_order_relaxed);
+}
+
 std::size_t server::open_connections() const {
   return impl_->ctx.connections.in_use();
 }

@@ -39,6 +39,10 @@ class server {
   server_snapshot snapshot() const;
   std::size_t open_connections() const;
 
+  /// Injected fault, for tests and experiments only (0: off): each disk read (a cache miss or a
+  /// revalidation) first waits this long, as on a slow or overloaded disk.
+  void set_fault_disk_latency(std::chrono::microseconds latency);
+
  private:
   struct impl;
   std::unique_ptr<impl> impl_;

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -60,6 +61,13 @@ struct server_snapshot {
   std::uint64_t accept_backoffs = 0;  // accept paused on EMFILE/ENFILE
 
   cache_snapshot cache;
+
+  /// Decisions the controllers took, by controller and action (filled by whoever runs them).
+  struct controller_action {
+    std::string controller, action;
+    std::uint64_t count = 0;
+  };
+  std::vector<controller_action> controller_actions;
 };
 
 }  // namespace weir

@@ -7,6 +7,7 @@
 
 #include "tests/unit/runtime/sync_support.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -139,6 +140,112 @@ TEST_F(control_loop_test, the_thread_runs_rounds_on_its_own) {
   disk_.open();
   ASSERT_TRUE(eventually([&] { return disk_.done.load() == 200; }));
   EXPECT_EQ(group_->threads(), after) << "a stopped loop still resized";
+}
+
+// --- the grouping actuator and manual actions, on a three-stage pipeline a -> b -> c ----------
+
+class pass_on : public runtime::stage_handler {
+ public:
+  explicit pass_on(runtime::stage_index next) : next_(next) {}
+  runtime::stage_index handle(runtime::task&) override { return next_; }
+
+ private:
+  runtime::stage_index next_;
+};
+
+class regroup_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pipe_.add_stage("a", a_);
+    pipe_.add_stage("b", b_);
+    pipe_.add_stage("c", c_);
+    for (runtime::stage_index s = 0; s < 3; ++s)
+      pipe_.assign(s, pipe_.add_group({.name = pipe_.stage_name(s), .capacity = 64}));
+  }
+  void TearDown() override { pipe_.stop(); }
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (const auto& g : pipe_.groups()) out.push_back(g->name());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  control_loop::options opts() const {
+    return {.blocking_stages = {"c"}, .flow = {{"a", "b"}, {"b", "c"}}, .cores = 2};
+  }
+
+  pass_on a_{1}, b_{2}, c_{runtime::stage_done};
+  runtime::pipeline pipe_;
+};
+
+TEST_F(regroup_test, manual_fuse_and_split_regroup_and_are_recorded) {
+  control_loop loop(pipe_, opts());
+  EXPECT_EQ(loop.fuse("a", "b"), "");
+  EXPECT_EQ(names(), (std::vector<std::string>{"a+b", "c"}));
+  EXPECT_EQ(&pipe_.group_of(0), &pipe_.group_of(1));
+  EXPECT_EQ(pipe_.group_of(0).threads(), 2u) << "two CPU-bound threads fit two cores";
+  EXPECT_EQ(loop.fuse("a", "b"), "a and b already share a group");
+  EXPECT_EQ(loop.fuse("a", "x"), "no stage named \"x\"");
+  EXPECT_EQ(loop.split("a"), "");
+  EXPECT_EQ(names(), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(loop.split("a"), "it already runs alone");
+  // c blocks: its group keeps a wake-up per task when fused, and takes its pool when it leaves.
+  ASSERT_EQ(loop.resize("c", 6), "");
+  EXPECT_EQ(loop.fuse("b", "c"), "");
+  EXPECT_EQ(pipe_.group_of(2).threads(), 7u);
+  EXPECT_EQ(loop.split("c"), "");
+  EXPECT_EQ(pipe_.group_of(2).threads(), 7u);
+  EXPECT_EQ(pipe_.group_of(1).threads(), 1u);
+  EXPECT_EQ(loop.resize("nope", 2), "group \"nope\" does not exist (groups now: a, b, c)");
+  EXPECT_EQ(loop.resize("a", 0), "threads: 0 is out of range 1..256");
+
+  const auto recent = loop.recent();
+  ASSERT_EQ(recent.size(), 5u);  // fuse, split, resize, fuse, split
+  EXPECT_EQ(recent[0].controller, "admin");
+  EXPECT_EQ(recent[0].action, "fuse");
+  EXPECT_EQ(recent[0].from, 3u);
+  EXPECT_EQ(recent[0].to, 2u);
+  std::uint64_t fuses = 0;
+  for (const auto& c : loop.actions())
+    if (c.controller == "admin" && c.action == "fuse") fuses = c.count;
+  EXPECT_EQ(fuses, 2u);
+}
+
+TEST_F(regroup_test, non_neighbours_do_not_fuse) {
+  control_loop loop(pipe_, opts());
+  EXPECT_EQ(loop.fuse("a", "c"),
+            "a and c are not neighbours in the flow (their groups hand no tasks to each other)");
+  EXPECT_EQ(names().size(), 3u);
+}
+
+TEST_F(regroup_test, the_grouping_controller_fuses_an_idle_pipeline_and_dry_run_only_records) {
+  grouping_settings dry;
+  dry.dry_run = true;
+  dry.cooldown = 0ms;
+  auto o = opts();
+  o.grouping = dry;
+  o.pool.enabled = false;
+  control_loop loop(pipe_, o);
+  std::int64_t now = 1000;
+  for (int i = 0; i < 3 * dry.fuse_after; ++i, now += dry.period.count()) loop.run_once(now);
+  EXPECT_EQ(names().size(), 3u);
+  auto recent = loop.recent();
+  ASSERT_FALSE(recent.empty());
+  EXPECT_EQ(recent.front().controller, "grouping");
+  EXPECT_EQ(recent.front().action, "fuse");
+  EXPECT_FALSE(recent.front().applied);
+
+  dry.dry_run = false;
+  loop.set_grouping(dry);
+  for (int i = 0; i < 3 * dry.fuse_after; ++i, now += dry.period.count()) loop.run_once(now);
+  EXPECT_EQ(names(), (std::vector<std::string>{"a+b", "c"})) << "c blocks: it stays apart";
+  recent = loop.recent();
+  EXPECT_TRUE(recent.back().applied);
+  EXPECT_EQ(recent.back().to, 2u);
+  // Retired groups go once their grace period has passed (each round reaps).
+  ASSERT_TRUE(eventually([&] {
+    loop.run_once(now += 1);
+    return pipe_.retiring() == 0;
+  }));
 }
 
 }  // namespace

@@ -45,9 +45,10 @@ server_snapshot sample_snapshot() {
   s.stages[2].service.counts[19] = 4;
   s.stages[2].service.sum_ns = 45'000'250'000;
 
-  s.groups.push_back({.name = "acceptor", .wakeups = 11});
-  s.groups.push_back({.name = "io", .wakeups = 12});
-  s.groups.push_back({.name = "net", .wakeups = 13});
+  s.groups.push_back({.name = "acceptor", .threads = 14, .wakeups = 11});
+  s.groups.push_back({.name = "io", .threads = 15, .wakeups = 12});
+  s.groups.push_back({.name = "net", .threads = 16, .wakeups = 13});
+  s.controller_actions = {{"pool", "grow", 17}, {"grouping", "fuse", 18}};
 
   std::uint64_t v = 1000;
   for (auto& by_status : s.responses) {
@@ -204,6 +205,9 @@ TEST_F(CollectorTest, ServerConnectionCacheAndBuildSeries) {
   expect_line("weir_cache_entries 36");
   expect_line("weir_cache_capacity_bytes 37");
   expect_line("weir_build_info{version=\"1.2.3\"} 1");
+  expect_line("weir_group_threads{group=\"io\"} 15");
+  expect_line("weir_controller_actions_total{action=\"grow\",controller=\"pool\"} 17");
+  expect_line("weir_controller_actions_total{action=\"fuse\",controller=\"grouping\"} 18");
   expect_line("# TYPE weir_stage_service_seconds histogram");
   expect_line("# TYPE weir_cache_bytes gauge");
   expect_line("# TYPE weir_cache_hits_total counter");
@@ -222,6 +226,8 @@ TEST_F(CollectorTest, EveryFamilyIsNamedTypedAndDocumented) {
       {"weir_stage_service_seconds", MetricType::Histogram},
       {"weir_stage_group_info", MetricType::Gauge},
       {"weir_group_wakeups_total", MetricType::Counter},
+      {"weir_group_threads", MetricType::Gauge},
+      {"weir_controller_actions_total", MetricType::Counter},
       {"weir_requests_total", MetricType::Counter},
       {"weir_request_duration_seconds", MetricType::Histogram},
       {"weir_sent_bytes_total", MetricType::Counter},
@@ -276,9 +282,10 @@ TEST(Collector, EverySeriesExistsAtZero) {
   const auto families = collect(s, "0.1.0");
   std::size_t series = 0;
   for (const auto& f : families) series += f.metric.size();
-  // 8 per-stage families of one series and rejected (3 reasons), 1 group, 64 requests,
-  // 6 close reasons and 15 families of one series.
-  EXPECT_EQ(series, 8 + 3 + 1 + 64 + 6 + 15);
+  // 8 per-stage families of one series and rejected (3 reasons), 2 per group, 64 requests,
+  // 6 close reasons and 15 families of one series. (Controller actions come from the control
+  // loop, which lists every known action at 0; none here.)
+  EXPECT_EQ(series, 8 + 3 + 2 + 64 + 6 + 15);
   const std::string text = expose(families);
   EXPECT_TRUE(has_line(text, "weir_stage_rejected_total{reason=\"timeout\",stage=\"send\"} 0"));
   EXPECT_TRUE(
