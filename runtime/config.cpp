@@ -311,10 +311,23 @@ void with_settings(Config& c, std::size_t which, F&& f) {
   }
 }
 
+std::size_t controller_index(std::string_view name) {
+  for (std::size_t i = 0; i < std::size(controller_names); ++i)
+    if (name == controller_names[i]) return i;
+  fail("controllers", quoted(name) + " is not one of " + join(controller_names));
+}
+
 std::string controller_path(std::size_t which, std::string_view key = {}) {
   std::string p = std::string("controllers.") + controller_names[which];
   if (!key.empty()) p += "." + std::string(key);
   return p;
+}
+
+template <class Settings>
+std::string knob_keys(const Settings& s) {
+  std::vector<std::string_view> keys;
+  knobs(s, [&](std::string_view key, const auto&, const auto&) { keys.push_back(key); });
+  return join(keys);
 }
 
 template <class T, class Limits>
@@ -349,6 +362,21 @@ void check_knob(const std::string& path, const T& v, const Limits& limits) {
                        std::to_string(limits.hi));
     }
     check_count(path, static_cast<std::uint64_t>(v), limits);
+  }
+}
+
+template <class T>
+std::string json_value(const T& v) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return v ? "true" : "false";
+  } else if constexpr (std::is_same_v<T, double>) {
+    return format_number(v);
+  } else if constexpr (std::is_same_v<T, milliseconds>) {
+    return "\"" + format_duration(v) + "\"";
+  } else if constexpr (std::is_same_v<T, microseconds>) {
+    return "\"" + format_duration_us(v) + "\"";
+  } else {
+    return std::to_string(v);
   }
 }
 
@@ -772,6 +800,41 @@ void validate(const config& c) {
     fail("log_level", quoted(c.log_level) + " is not one of " + join(log_levels));
 
   validate_controllers(c);
+}
+
+config apply_controller_settings(const config& base, std::string_view controller,
+                                 std::string_view text, bool replace) {
+  const std::size_t which = controller_index(controller);
+  const std::string path = controller_path(which);
+  YAML::Node node;
+  try {
+    node = YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    std::string where;
+    if (!e.mark.is_null())
+      where = " at line " + std::to_string(e.mark.line + 1) + ", column " +
+              std::to_string(e.mark.column + 1);
+    fail(path, "syntax error" + where + ": " + e.msg + " (expected a JSON or YAML mapping)");
+  }
+  config c = base;
+  with_settings(c, which, [&](auto& settings) {
+    if (replace) settings = std::remove_reference_t<decltype(settings)>{};
+    if (!node.IsMap()) fail(path, "expected a mapping with keys " + knob_keys(settings));
+    read_settings(node, path, settings);
+  });
+  validate(c);
+  return c;
+}
+
+std::string controller_settings_json(const config& c, std::string_view controller) {
+  std::string out = "{";
+  with_settings(c, controller_index(controller), [&](const auto& settings) {
+    knobs(settings, [&](std::string_view key, const auto& v, const auto&) {
+      if (out.size() > 1) out += ", ";
+      out += "\"" + std::string(key) + "\": " + json_value(v);
+    });
+  });
+  return out + "}";
 }
 
 }  // namespace weir

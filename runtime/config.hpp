@@ -126,4 +126,16 @@ void validate(const config& c);
 /// The controllers a config has, by name, as in `controllers.<name>` and the admin API paths.
 inline constexpr const char* controller_names[] = {"pool", "grouping"};
 
+/// Applies settings for one controller, given as a JSON or YAML mapping (JSON is YAML's flow
+/// style, so one reader serves both): `replace` starts from that controller's defaults (PUT),
+/// otherwise from `base` (PATCH). Validated as a whole; throws config_error naming the field
+/// (paths "controllers.<name>.<key>"), and nothing of `base` changes. Unknown controller:
+/// config_error too. A key set to null keeps its starting value.
+config apply_controller_settings(const config& base, std::string_view controller,
+                                 std::string_view text, bool replace);
+
+/// That controller's settings as a JSON object, in the spellings the readers accept ("20ms",
+/// 0.85, true), keys in declaration order. Unknown controller: config_error.
+std::string controller_settings_json(const config& c, std::string_view controller);
+
 }  // namespace weir

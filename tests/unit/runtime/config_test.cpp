@@ -867,5 +867,198 @@ TEST(config_validate, checks_controller_settings_built_in_code) {
   EXPECT_NE(validate_error(c).find("is not a loopback address"), std::string::npos);
 }
 
+// Settings that differ from the defaults in every field, with doubles that print long.
+config unusual_controllers() {
+  config c;
+  c.pool = {.enabled = false,
+            .dry_run = true,
+            .period = 1500ms,
+            .grow_wait = 1500us,
+            .busy = 2.0 / 3,
+            .idle = 0.1 + 0.2,  // 0.30000000000000004
+            .grow_after = 9,
+            .shrink_after = 61s,
+            .shrink_after_blocking = 0ms,
+            .min_threads = 3,
+            .max_cpu_threads = 5,
+            .max_blocking_threads = 7};
+  c.grouping = {.enabled = false,
+                .dry_run = true,
+                .period = 10ms,
+                .fuse_below = 0.2,
+                .fuse_wakeups_per_task = 1e-5,
+                .split_above = 2.0 / 3,
+                .split_wait = 11us,
+                .split_service_ratio = 123.456,
+                .fuse_after = 1,
+                .split_after = 1000,
+                .cooldown = 1h,
+                .fuse_blocking = true};
+  return c;
+}
+
+std::string apply_error(const config& base, std::string_view controller, std::string_view text,
+                        bool replace) {
+  try {
+    apply_controller_settings(base, controller, text, replace);
+  } catch (const config_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(controller_settings, json_has_every_key_in_order) {
+  const config c;
+  EXPECT_EQ(controller_settings_json(c, "pool"),
+            R"({"enabled": true, "dry_run": false, "period": "20ms", "grow_wait": "1ms", )"
+            R"("busy": 0.85, "idle": 0.35, "grow_after": 3, "shrink_after": "2s", )"
+            R"("shrink_after_blocking": "10s", "min_threads": 1, "max_cpu_threads": 0, )"
+            R"("max_blocking_threads": 64})");
+  EXPECT_EQ(controller_settings_json(c, "grouping"),
+            R"({"enabled": true, "dry_run": false, "period": "250ms", "fuse_below": 0.5, )"
+            R"("fuse_wakeups_per_task": 0.05, "split_above": 0.9, "split_wait": "2ms", )"
+            R"("split_service_ratio": 10, "fuse_after": 4, "split_after": 2, "cooldown": "2s", )"
+            R"("fuse_blocking": false})");
+  const std::string odd = controller_settings_json(unusual_controllers(), "pool");
+  EXPECT_NE(odd.find(R"("grow_wait": "1500us")"), std::string::npos) << odd;
+  EXPECT_NE(odd.find(R"("idle": 0.30000000000000004)"), std::string::npos) << odd;
+}
+
+TEST(controller_settings, json_round_trips_through_put) {
+  const config c = unusual_controllers();
+  for (const char* name : controller_names) {
+    const std::string json = controller_settings_json(c, name);
+    // Over the defaults: the other controller's settings come from c, this one's from the JSON.
+    config base;
+    if (std::string_view(name) == "pool") {
+      base.grouping = c.grouping;
+    } else {
+      base.pool = c.pool;
+    }
+    EXPECT_EQ(apply_controller_settings(base, name, json, true), c) << json;
+    // And over c itself, as a PATCH and as a PUT: nothing changes.
+    EXPECT_EQ(apply_controller_settings(c, name, json, false), c) << json;
+    EXPECT_EQ(apply_controller_settings(c, name, json, true), c) << json;
+  }
+  const config d;
+  for (const char* name : controller_names)
+    EXPECT_EQ(apply_controller_settings(d, name, controller_settings_json(d, name), true), d);
+}
+
+TEST(controller_settings, patch_keeps_other_fields_and_put_starts_from_defaults) {
+  config base = unusual_controllers();
+  base.root = "/srv/www";
+
+  config patched = apply_controller_settings(base, "pool", R"({"busy": 0.9})", false);
+  config expected = base;
+  expected.pool.busy = 0.9;
+  EXPECT_EQ(patched, expected);
+
+  config put = apply_controller_settings(base, "pool", R"({"busy": 0.9})", true);
+  expected = base;
+  expected.pool = {};
+  expected.pool.busy = 0.9;
+  EXPECT_EQ(put, expected);
+
+  // An empty mapping: PATCH changes nothing, PUT restores the defaults. A null value keeps the
+  // starting value.
+  EXPECT_EQ(apply_controller_settings(base, "grouping", "{}", false), base);
+  expected = base;
+  expected.grouping = {};
+  EXPECT_EQ(apply_controller_settings(base, "grouping", "{}", true), expected);
+  EXPECT_EQ(apply_controller_settings(base, "grouping", R"({"cooldown": null})", false), base);
+  EXPECT_EQ(apply_controller_settings(base, "grouping", R"({"cooldown": null})", true), expected);
+}
+
+TEST(controller_settings, json_and_yaml_bodies) {
+  const config base;
+  const config from_json = apply_controller_settings(
+      base, "pool", R"({"dry_run": true, "grow_wait": "500us", "idle": 0.2})", false);
+  const config from_compact_json = apply_controller_settings(
+      base, "pool", R"({"dry_run":true,"grow_wait":"500us","idle":0.2})", false);
+  const config from_flow_yaml =
+      apply_controller_settings(base, "pool", "{dry_run: yes, grow_wait: 500us, idle: .2}", false);
+  const config from_block_yaml = apply_controller_settings(
+      base, "pool", "dry_run: true\ngrow_wait: 500 us  # half a millisecond\nidle: 0.2\n", false);
+  EXPECT_TRUE(from_json.pool.dry_run);
+  EXPECT_EQ(from_json.pool.grow_wait, 500us);
+  EXPECT_EQ(from_json.pool.idle, 0.2);
+  EXPECT_EQ(from_compact_json, from_json);
+  EXPECT_EQ(from_flow_yaml, from_json);
+  EXPECT_EQ(from_block_yaml, from_json);
+  // JSON numbers for whole-number fields, strings for durations.
+  const config g = apply_controller_settings(
+      base, "grouping", R"({"fuse_after": 8, "cooldown": "1m", "split_service_ratio": 4})", false);
+  EXPECT_EQ(g.grouping.fuse_after, 8);
+  EXPECT_EQ(g.grouping.cooldown, 1min);
+  EXPECT_EQ(g.grouping.split_service_ratio, 4.0);
+}
+
+TEST(controller_settings, a_bad_change_throws_and_leaves_the_base_alone) {
+  config base = unusual_controllers();
+  base.pool.busy = 0.85;
+  base.pool.idle = 0.35;
+  const config before = base;  // a const copy, compared with base afterwards
+  auto expect_error = [&](std::string_view controller, std::string_view text, bool replace,
+                          const std::string& expected) {
+    EXPECT_EQ(apply_error(base, controller, text, replace), "config: " + expected) << text;
+    EXPECT_EQ(base, before);
+  };
+  // Good keys around the bad one are not applied either.
+  expect_error("pool", R"({"dry_run": false, "busy": "lots", "idle": 0.1})", false,
+               "controllers.pool.busy: \"lots\" is not a number (0.05..1)");
+  // Cross-field rules hold against the base's other fields...
+  expect_error("pool", R"({"idle": 0.9})", false,
+               "controllers.pool.idle: 0.9 must be below controllers.pool.busy (0.85)");
+  // ...and against the defaults for a PUT.
+  expect_error("grouping", R"({"fuse_below": 0.95})", true,
+               "controllers.grouping.fuse_below: 0.95 must be below "
+               "controllers.grouping.split_above (0.9)");
+  expect_error("pool", R"({"busy": 0.9, "nope": 1})", false,
+               "controllers.pool.nope: unknown key (expected one of enabled, dry_run, period, "
+               "grow_wait, busy, idle, grow_after, shrink_after, shrink_after_blocking, "
+               "min_threads, max_cpu_threads, max_blocking_threads)");
+  expect_error("pool", R"({"busy": 0.9, "busy": 0.8})", false,
+               "controllers.pool.busy: appears twice");
+  expect_error("pool", R"({"period": {"ms": 5}})", false,
+               "controllers.pool.period: expected a single value, got a mapping");
+  expect_error("grouping", R"({"split_wait": 5000})", false,  // a plain number: milliseconds
+               "controllers.grouping.split_wait: 5s is out of range 10us..1s");
+}
+
+TEST(controller_settings, bodies_that_are_not_a_mapping) {
+  const config base;
+  const std::string pool_keys =
+      "expected a mapping with keys enabled, dry_run, period, grow_wait, busy, idle, grow_after, "
+      "shrink_after, shrink_after_blocking, min_threads, max_cpu_threads, max_blocking_threads";
+  for (const char* body : {"", "   \n", "null", "5", "\"busy\"", "[1, 2]", "# only a comment"}) {
+    EXPECT_EQ(apply_error(base, "pool", body, false), "config: controllers.pool: " + pool_keys)
+        << body;
+    EXPECT_EQ(apply_error(base, "pool", body, true), "config: controllers.pool: " + pool_keys)
+        << body;
+  }
+  EXPECT_EQ(apply_error(base, "grouping", "[]", false),
+            "config: controllers.grouping: expected a mapping with keys enabled, dry_run, period, "
+            "fuse_below, fuse_wakeups_per_task, split_above, split_wait, split_service_ratio, "
+            "fuse_after, split_after, cooldown, fuse_blocking");
+  const std::string syntax = apply_error(base, "pool", R"({"busy": 0.9)", false);
+  EXPECT_EQ(syntax.rfind("config: controllers.pool: syntax error at line 1, column ", 0), 0u)
+      << syntax;
+  EXPECT_NE(syntax.find("(expected a JSON or YAML mapping)"), std::string::npos) << syntax;
+  EXPECT_EQ(syntax.find('\n'), std::string::npos) << syntax;
+}
+
+TEST(controller_settings, unknown_controllers) {
+  const config base;
+  EXPECT_EQ(apply_error(base, "fuse", "{}", false),
+            "config: controllers: \"fuse\" is not one of pool, grouping");
+  EXPECT_EQ(apply_error(base, "", "{}", true),
+            "config: controllers: \"\" is not one of pool, grouping");
+  // A name from a URL path is echoed on one line.
+  EXPECT_EQ(apply_error(base, "po\nol", "{}", true),
+            "config: controllers: \"po\\x0aol\" is not one of pool, grouping");
+  EXPECT_THROW(controller_settings_json(base, "Pool"), config_error);
+}
+
 }  // namespace
 }  // namespace weir
