@@ -7,17 +7,21 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <functional>
 #include <initializer_list>
 #include <limits>
 #include <memory>
+#include <span>
+#include <type_traits>
 
 namespace weir {
 
 namespace {
 
+using std::chrono::microseconds;
 using std::chrono::milliseconds;
 
 constexpr std::size_t kib = 1024;
@@ -42,6 +46,27 @@ constexpr std::size_t cache_shards = 16;
 constexpr milliseconds timeout_min{1};
 constexpr milliseconds timeout_max{hour_ms};
 constexpr milliseconds revalidate_max{hour_ms};
+
+// Controller settings. Queue-wait thresholds are compared with histogram quantiles, whose buckets
+// run from 10us to 10s.
+struct ratio_range {
+  double lo, hi;
+};
+template <class Duration>
+struct duration_range {
+  Duration lo, hi;
+};
+struct flag {};
+constexpr duration_range<milliseconds> pool_period_range{milliseconds(1), milliseconds(10'000)};
+constexpr duration_range<milliseconds> grouping_period_range{milliseconds(10),
+                                                             milliseconds(minute_ms)};
+constexpr duration_range<microseconds> queue_wait_range{microseconds(10), microseconds(1'000'000)};
+constexpr duration_range<milliseconds> hold_range{milliseconds(0), milliseconds(hour_ms)};
+constexpr ratio_range busy_range{0.05, 1};   // utilisation that counts as busy
+constexpr ratio_range fraction_range{0, 1};  // shares of capacity or of tasks
+constexpr ratio_range service_ratio_range{2, 1000};
+constexpr range samples_range{1, 1000};      // samples in a row
+constexpr range cpu_threads_range{0, 1024};  // all CPU-bound pools together; 0: one per core
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw config_error("config: " + (path.empty() ? what : path + ": " + what));
@@ -170,8 +195,7 @@ struct field {
 
 // Reads a mapping whose keys must all be in `fields`. A null value (`key:` with nothing after it)
 // counts as absent, so commenting out a value keeps the default.
-void read_map(const YAML::Node& node, const std::string& path,
-              std::initializer_list<field> fields) {
+void read_map(const YAML::Node& node, const std::string& path, std::span<const field> fields) {
   auto accepted = [&] {
     std::string out;
     for (const field& f : fields) out += (out.empty() ? "" : ", ") + std::string(f.key);
@@ -191,6 +215,180 @@ void read_map(const YAML::Node& node, const std::string& path,
     seen.push_back(key);
     if (!kv.second.IsNull()) f->read(kv.second, child);
   }
+}
+
+void read_map(const YAML::Node& node, const std::string& path,
+              std::initializer_list<field> fields) {
+  read_map(node, path, std::span<const field>(fields.begin(), fields.size()));
+}
+
+// --- Controller settings: each knob once, with its limits; the reader, the checks and the JSON
+// writer all walk the same list. ---
+
+// The shortest spelling that reads back as the same double ("0.85", "10", "1e-05").
+std::string format_number(double v) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return ec == std::errc{} ? std::string(buf, end) : std::string("nan");
+}
+
+std::string range_text(ratio_range r) {
+  return format_number(r.lo) + ".." + format_number(r.hi);
+}
+
+double read_number(const YAML::Node& n, const std::string& path, ratio_range r) {
+  const std::string& s = scalar(n, path);
+  double v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec == std::errc::result_out_of_range && end == s.data() + s.size())
+    fail(path, s + " is out of range " + range_text(r));
+  if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || !std::isfinite(v))
+    fail(path, quoted(s) + " is not a number (" + range_text(r) + ")");
+  return v;
+}
+
+microseconds read_duration_us(const YAML::Node& n, const std::string& path) {
+  const std::string& s = scalar(n, path);
+  auto v = parse_duration_us(s);
+  if (!v) fail(path, quoted(s) + " is not a duration (e.g. 500us, 2ms, 1s)");
+  return *v;
+}
+
+void check_ratio(const std::string& path, double v, ratio_range r) {
+  if (!(v >= r.lo && v <= r.hi))  // NaN, set in code, fails too
+    fail(path, format_number(v) + " is out of range " + range_text(r));
+}
+
+void check_duration_us(const std::string& path, microseconds v, microseconds lo, microseconds hi) {
+  if (v < lo || v > hi)
+    fail(path, format_duration_us(v) + " is out of range " + format_duration_us(lo) + ".." +
+                   format_duration_us(hi));
+}
+
+// Calls f(key, member, limits) for each knob of a controller's settings (const or not), in
+// declaration order.
+template <class Settings, class F>
+void knobs(Settings& s, F&& f) {
+  using plain = std::remove_const_t<Settings>;
+  if constexpr (std::is_same_v<plain, controllers::pool_settings>) {
+    f("enabled", s.enabled, flag{});
+    f("dry_run", s.dry_run, flag{});
+    f("period", s.period, pool_period_range);
+    f("grow_wait", s.grow_wait, queue_wait_range);
+    f("busy", s.busy, busy_range);
+    f("idle", s.idle, fraction_range);
+    f("grow_after", s.grow_after, samples_range);
+    f("shrink_after", s.shrink_after, hold_range);
+    f("shrink_after_blocking", s.shrink_after_blocking, hold_range);
+    f("min_threads", s.min_threads, threads_range);
+    f("max_cpu_threads", s.max_cpu_threads, cpu_threads_range);
+    f("max_blocking_threads", s.max_blocking_threads, threads_range);
+  } else {
+    static_assert(std::is_same_v<plain, controllers::grouping_settings>);
+    f("enabled", s.enabled, flag{});
+    f("dry_run", s.dry_run, flag{});
+    f("period", s.period, grouping_period_range);
+    f("fuse_below", s.fuse_below, fraction_range);
+    f("fuse_wakeups_per_task", s.fuse_wakeups_per_task, fraction_range);
+    f("split_above", s.split_above, busy_range);
+    f("split_wait", s.split_wait, queue_wait_range);
+    f("split_service_ratio", s.split_service_ratio, service_ratio_range);
+    f("fuse_after", s.fuse_after, samples_range);
+    f("split_after", s.split_after, samples_range);
+    f("cooldown", s.cooldown, hold_range);
+    f("fuse_blocking", s.fuse_blocking, flag{});
+  }
+}
+
+// Calls f(settings) with the settings of controller `which` (an index into controller_names).
+static_assert(std::size(controller_names) == 2);
+template <class Config, class F>
+void with_settings(Config& c, std::size_t which, F&& f) {
+  if (which == 0) {
+    f(c.pool);
+  } else {
+    f(c.grouping);
+  }
+}
+
+std::size_t controller_index(std::string_view name) {
+  for (std::size_t i = 0; i < std::size(controller_names); ++i)
+    if (name == controller_names[i]) return i;
+  fail("controllers", quoted(name) + " is not one of " + join(controller_names));
+}
+
+std::string controller_path(std::size_t which, std::string_view key = {}) {
+  std::string p = std::string("controllers.") + controller_names[which];
+  if (!key.empty()) p += "." + std::string(key);
+  return p;
+}
+
+template <class Settings>
+std::string knob_keys(const Settings& s) {
+  std::vector<std::string_view> keys;
+  knobs(s, [&](std::string_view key, const auto&, const auto&) { keys.push_back(key); });
+  return join(keys);
+}
+
+template <class T, class Limits>
+void read_knob(const YAML::Node& n, const std::string& path, T& target, const Limits& limits) {
+  if constexpr (std::is_same_v<Limits, flag>) {
+    target = read_bool(n, path);
+  } else if constexpr (std::is_same_v<Limits, ratio_range>) {
+    target = read_number(n, path, limits);
+  } else if constexpr (std::is_same_v<T, milliseconds>) {
+    target = read_duration(n, path);
+  } else if constexpr (std::is_same_v<T, microseconds>) {
+    target = read_duration_us(n, path);
+  } else {
+    target = static_cast<T>(read_count(n, path, limits));
+  }
+}
+
+template <class T, class Limits>
+void check_knob(const std::string& path, const T& v, const Limits& limits) {
+  if constexpr (std::is_same_v<Limits, flag>) {
+    // any value will do
+  } else if constexpr (std::is_same_v<Limits, ratio_range>) {
+    check_ratio(path, v, limits);
+  } else if constexpr (std::is_same_v<T, milliseconds>) {
+    check_duration(path, v, limits.lo, limits.hi);
+  } else if constexpr (std::is_same_v<T, microseconds>) {
+    check_duration_us(path, v, limits.lo, limits.hi);
+  } else {
+    if constexpr (std::is_signed_v<T>) {
+      if (v < 0)
+        fail(path, std::to_string(v) + " is out of range " + std::to_string(limits.lo) + ".." +
+                       std::to_string(limits.hi));
+    }
+    check_count(path, static_cast<std::uint64_t>(v), limits);
+  }
+}
+
+template <class T>
+std::string json_value(const T& v) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return v ? "true" : "false";
+  } else if constexpr (std::is_same_v<T, double>) {
+    return format_number(v);
+  } else if constexpr (std::is_same_v<T, milliseconds>) {
+    return "\"" + format_duration(v) + "\"";
+  } else if constexpr (std::is_same_v<T, microseconds>) {
+    return "\"" + format_duration_us(v) + "\"";
+  } else {
+    return std::to_string(v);
+  }
+}
+
+template <class Settings>
+void read_settings(const YAML::Node& n, const std::string& path, Settings& s) {
+  std::vector<field> fields;
+  knobs(s, [&](std::string_view key, auto& member, const auto& limits) {
+    fields.push_back({key, [&member, limits](const YAML::Node& v, const std::string& vp) {
+                        read_knob(v, vp, member, limits);
+                      }});
+  });
+  read_map(n, path, fields);
 }
 
 std::string effective_group(const config& c, std::size_t stage) {
@@ -243,6 +441,72 @@ void validate_stages(const config& c) {
     if (s.queue_capacity != lead.queue_capacity)
       mismatch("queue", s.queue_capacity, lead.queue_capacity);
   }
+}
+
+void validate_controllers(const config& c) {
+  for (std::size_t i = 0; i < std::size(controller_names); ++i)
+    with_settings(c, i, [&](const auto& s) {
+      knobs(s, [&](std::string_view key, const auto& v, const auto& limits) {
+        check_knob(controller_path(i, key), v, limits);
+      });
+    });
+  const controllers::pool_settings& p = c.pool;
+  // Hysteresis: a pool that just grew must not count as idle at once.
+  if (!(p.idle < p.busy))
+    fail("controllers.pool.idle", format_number(p.idle) + " must be below controllers.pool.busy (" +
+                                      format_number(p.busy) + ")");
+  if (p.min_threads > p.max_blocking_threads)
+    fail("controllers.pool.min_threads",
+         std::to_string(p.min_threads) +
+             " must be at most controllers.pool.max_blocking_threads (" +
+             std::to_string(p.max_blocking_threads) + ")");
+  // The controller caps a blocking pool at max_blocking_threads: one configured larger would be
+  // cut down the first time it is short of threads.
+  constexpr std::size_t disk_io = 3;
+  static_assert(std::string_view(stage_names[disk_io]) == "disk_io");
+  if (p.enabled && p.max_blocking_threads < c.stages[disk_io].threads)
+    fail("controllers.pool.max_blocking_threads",
+         std::to_string(p.max_blocking_threads) + " must be at least " +
+             stage_path(disk_io, "threads") + " (" + std::to_string(c.stages[disk_io].threads) +
+             ")");
+  const controllers::grouping_settings& g = c.grouping;
+  // Otherwise a group could qualify for fusing and splitting at once, and flap.
+  if (!(g.fuse_below < g.split_above))
+    fail("controllers.grouping.fuse_below",
+         format_number(g.fuse_below) + " must be below controllers.grouping.split_above (" +
+             format_number(g.split_above) + ")");
+}
+
+// Two listeners collide when they bind one port on the same address or on a wildcard.
+bool same_port(const listen_address& a, const listen_address& b) {
+  auto wildcard = [](const std::string& h) { return h == "0.0.0.0" || h == "::"; };
+  return a.port != 0 && a.port == b.port &&
+         (a.host == b.host || wildcard(a.host) || wildcard(b.host));
+}
+
+void validate_admin(const config& c) {
+  // Served by civetweb, as the metrics are: IPv4 only.
+  const auto addr = parse_listen(c.admin_listen);
+  if (!addr || addr->host.find(':') != std::string::npos)
+    fail("admin.listen", quoted(c.admin_listen) +
+                             " is not IPv4ADDR:PORT (e.g. 127.0.0.1:9465; IPv6 is not supported)");
+  if (!c.admin_enabled) return;
+  auto collide = [&](std::string_view key, const std::string& other, std::string_view same) {
+    const auto other_addr = parse_listen(other);
+    if (!other_addr || !same_port(*addr, *other_addr)) return;
+    fail("admin.listen",
+         quoted(c.admin_listen) +
+             (c.admin_listen == other ? std::string(same)
+                                      : " shares port " + std::to_string(addr->port) + " with " +
+                                            std::string(key) + " (" + quoted(other) + ")") +
+             "; the admin API needs its own port");
+  };
+  collide("listen", c.listen, " is the public listen address");
+  if (c.metrics_enabled) collide("metrics.listen", c.metrics_listen, " is metrics.listen");
+  if (!addr->host.starts_with("127.") && c.admin_token_file.empty())
+    fail("admin.listen", quoted(c.admin_listen) +
+                             " is not a loopback address; set admin.token_file (a bearer token) "
+                             "to expose the admin API");
 }
 
 std::string read_file(const std::string& path) {
@@ -331,6 +595,19 @@ std::string format_size(std::size_t bytes) {
   return std::to_string(bytes);
 }
 
+std::optional<microseconds> parse_duration_us(std::string_view text) {
+  constexpr auto max = static_cast<std::uint64_t>(std::numeric_limits<microseconds::rep>::max());
+  auto [digits, unit] = split_number(text);
+  if (unit == "us") {
+    auto v = parse_digits(digits);
+    if (!v || *v > max) return std::nullopt;
+    return microseconds(static_cast<microseconds::rep>(*v));
+  }
+  auto ms = parse_duration(text);
+  if (!ms || static_cast<std::uint64_t>(ms->count()) > max / 1000) return std::nullopt;
+  return microseconds(*ms);
+}
+
 std::string format_duration(milliseconds d) {
   const auto ms = d.count();
   if (ms != 0) {
@@ -339,6 +616,11 @@ std::string format_duration(milliseconds d) {
     if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
   }
   return std::to_string(ms) + "ms";
+}
+
+std::string format_duration_us(microseconds d) {
+  if (d.count() % 1000 == 0) return format_duration(std::chrono::duration_cast<milliseconds>(d));
+  return std::to_string(d.count()) + "us";
 }
 
 config load_config_file(const std::string& path, const config& base) {
@@ -379,6 +661,9 @@ config load_config_file(const std::string& path, const config& base) {
     return [&target, reader](const YAML::Node& n, const std::string& p) { target = reader(n, p); };
   };
   auto read_string = [](const YAML::Node& n, const std::string& p) { return scalar(n, p); };
+  auto settings = [](auto& target) {
+    return [&target](const YAML::Node& n, const std::string& p) { read_settings(n, p, target); };
+  };
 
   if (c.stages.size() != stage_count) validate_stages(c);  // the readers below index by stage
   if (root && !root.IsNull() && !root.IsMap())
@@ -447,6 +732,19 @@ config load_config_file(const std::string& path, const config& base) {
                         {{"enabled", store(c.metrics_enabled, read_bool)},
                          {"listen", store(c.metrics_listen, read_string)}});
              }},
+            {"admin",
+             [&](const YAML::Node& n, const std::string& p) {
+               read_map(n, p,
+                        {{"enabled", store(c.admin_enabled, read_bool)},
+                         {"listen", store(c.admin_listen, read_string)},
+                         {"token_file", store(c.admin_token_file, read_string)}});
+             }},
+            {"controllers",
+             [&](const YAML::Node& n, const std::string& p) {
+               read_map(n, p,
+                        {{controller_names[0], settings(c.pool)},
+                         {controller_names[1], settings(c.grouping)}});
+             }},
             {"access_log", store(c.access_log, read_string)},
             {"log_level", store(c.log_level, read_string)}});
 
@@ -474,6 +772,8 @@ void validate(const config& c) {
     fail("metrics.listen",
          quoted(c.metrics_listen) + " is the public listen address; metrics need their own port");
 
+  validate_admin(c);
+
   check_duration("cache.revalidate", c.cache_revalidate, milliseconds(0), revalidate_max);
   if (c.cache_max_file_bytes > c.cache_max_bytes / cache_shards)
     fail("cache.max_file_bytes",
@@ -498,6 +798,43 @@ void validate(const config& c) {
   if (std::find(std::begin(log_levels), std::end(log_levels), std::string_view(c.log_level)) ==
       std::end(log_levels))
     fail("log_level", quoted(c.log_level) + " is not one of " + join(log_levels));
+
+  validate_controllers(c);
+}
+
+config apply_controller_settings(const config& base, std::string_view controller,
+                                 std::string_view text, bool replace) {
+  const std::size_t which = controller_index(controller);
+  const std::string path = controller_path(which);
+  YAML::Node node;
+  try {
+    node = YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    std::string where;
+    if (!e.mark.is_null())
+      where = " at line " + std::to_string(e.mark.line + 1) + ", column " +
+              std::to_string(e.mark.column + 1);
+    fail(path, "syntax error" + where + ": " + e.msg + " (expected a JSON or YAML mapping)");
+  }
+  config c = base;
+  with_settings(c, which, [&](auto& settings) {
+    if (replace) settings = std::remove_reference_t<decltype(settings)>{};
+    if (!node.IsMap()) fail(path, "expected a mapping with keys " + knob_keys(settings));
+    read_settings(node, path, settings);
+  });
+  validate(c);
+  return c;
+}
+
+std::string controller_settings_json(const config& c, std::string_view controller) {
+  std::string out = "{";
+  with_settings(c, controller_index(controller), [&](const auto& settings) {
+    knobs(settings, [&](std::string_view key, const auto& v, const auto&) {
+      if (out.size() > 1) out += ", ";
+      out += "\"" + std::string(key) + "\": " + json_value(v);
+    });
+  });
+  return out + "}";
 }
 
 }  // namespace weir

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "controllers/settings.hpp"
+
 namespace weir {
 
 enum class cache_policy { lru, lfu };
@@ -56,8 +58,19 @@ struct config {
   bool metrics_enabled = true;
   std::string metrics_listen = "127.0.0.1:9464";
 
+  // The admin API (controller settings and decisions) on its own listener. Off loopback it needs
+  // a bearer token, read from `admin_token_file`.
+  bool admin_enabled = true;
+  std::string admin_listen = "127.0.0.1:9465";
+  std::string admin_token_file;  // empty: no token
+
   std::string access_log;  // empty: off; "-": stdout
   std::string log_level = "info";
+
+  // `controllers.pool`, `controllers.grouping`: what the control loop starts with; the admin API
+  // and SIGHUP change them through apply_controller_settings() and load_config_file().
+  controllers::pool_settings pool;
+  controllers::grouping_settings grouping;
 
   friend bool operator==(const config&, const config&) = default;
 };
@@ -92,9 +105,14 @@ std::optional<std::size_t> parse_size(std::string_view text);
 /// "250ms", "10s", "2m", "1h", or a plain integer meaning milliseconds. nullopt when malformed.
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 
-/// The shortest exact spelling the parsers above accept ("64MiB", "1500ms").
+/// As parse_duration, and also "500us" (for settings finer than a millisecond). A plain integer
+/// still means milliseconds, as everywhere else. nullopt when malformed.
+std::optional<std::chrono::microseconds> parse_duration_us(std::string_view text);
+
+/// The shortest exact spelling the parsers above accept ("64MiB", "1500ms", "500us").
 std::string format_size(std::size_t bytes);
 std::string format_duration(std::chrono::milliseconds d);
+std::string format_duration_us(std::chrono::microseconds d);
 
 /// Reads a YAML config file over `base` (keys the file omits keep their `base` value; `weir`
 /// passes the defaults and applies flags afterwards, so flags win). A stage that joins a group
@@ -104,5 +122,20 @@ config load_config_file(const std::string& path, const config& base);
 
 /// Checks cross-field rules (fused groups, limits); throws `config_error`.
 void validate(const config& c);
+
+/// The controllers a config has, by name, as in `controllers.<name>` and the admin API paths.
+inline constexpr const char* controller_names[] = {"pool", "grouping"};
+
+/// Applies settings for one controller, given as a JSON or YAML mapping (JSON is YAML's flow
+/// style, so one reader serves both): `replace` starts from that controller's defaults (PUT),
+/// otherwise from `base` (PATCH). Validated as a whole; throws config_error naming the field
+/// (paths "controllers.<name>.<key>"), and nothing of `base` changes. Unknown controller:
+/// config_error too. A key set to null keeps its starting value.
+config apply_controller_settings(const config& base, std::string_view controller,
+                                 std::string_view text, bool replace);
+
+/// That controller's settings as a JSON object, in the spellings the readers accept ("20ms",
+/// 0.85, true), keys in declaration order. Unknown controller: config_error.
+std::string controller_settings_json(const config& c, std::string_view controller);
 
 }  // namespace weir

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -184,6 +185,33 @@ TEST_F(config_file_test, deploy_example_equals_the_defaults) {
   other.retry_after_seconds = 9;
   other.access_log = "/x";
   other.log_level = "off";
+  other.admin_enabled = false;
+  other.admin_listen = "0.0.0.0:1";
+  other.admin_token_file = "/token";
+  other.pool = {.enabled = false,
+                .dry_run = true,
+                .period = 7ms,
+                .grow_wait = 7us,
+                .busy = 0.7,
+                .idle = 0.07,
+                .grow_after = 7,
+                .shrink_after = 7ms,
+                .shrink_after_blocking = 7ms,
+                .min_threads = 7,
+                .max_cpu_threads = 7,
+                .max_blocking_threads = 7};
+  other.grouping = {.enabled = false,
+                    .dry_run = true,
+                    .period = 7ms,
+                    .fuse_below = 0.7,
+                    .fuse_wakeups_per_task = 0.7,
+                    .split_above = 0.7,
+                    .split_wait = 7us,
+                    .split_service_ratio = 7,
+                    .fuse_after = 7,
+                    .split_after = 7,
+                    .cooldown = 7ms,
+                    .fuse_blocking = true};
   EXPECT_EQ(load_config_file(example.string(), other), config{});
 }
 
@@ -345,7 +373,7 @@ TEST_F(config_file_test, unknown_keys_are_named_with_the_accepted_ones) {
   EXPECT_CONFIG_ERROR("lisen: \"127.0.0.1:80\"",
                       "config: lisen: unknown key (expected one of listen, root, "
                       "follow_symlinks_outside_root, stages, cache, timeouts, limits, "
-                      "retry_after, metrics, access_log, log_level)");
+                      "retry_after, metrics, admin, controllers, access_log, log_level)");
   EXPECT_CONFIG_ERROR("stages: {parse: {threads: 1}}",
                       "stages.parse: unknown key (expected one of accept, read_parse, "
                       "cache_lookup, disk_io, send)");
@@ -499,6 +527,537 @@ TEST(config_validate, checks_configs_built_in_code) {
 TEST_F(config_file_test, echoed_values_stay_on_one_line) {
   const std::string m = error_of("log_level: \"a\\nb\"");
   EXPECT_NE(m.find("log_level: \"a\\x0ab\""), std::string::npos) << m;
+}
+
+// --- controllers and admin ---
+
+// The whole message, for rules whose wording operators (and the admin API's clients) see.
+#define EXPECT_CONFIG_ERROR_IS(yaml, expected) EXPECT_EQ(error_of(yaml), "config: " expected)
+
+TEST(config_parse, durations_in_microseconds) {
+  EXPECT_EQ(parse_duration_us("500us"), 500us);
+  EXPECT_EQ(parse_duration_us("0us"), 0us);
+  EXPECT_EQ(parse_duration_us("10 us"), 10us);
+  EXPECT_EQ(parse_duration_us("2ms"), 2ms);
+  EXPECT_EQ(parse_duration_us("1500"), 1500ms);  // a plain number is milliseconds everywhere
+  EXPECT_EQ(parse_duration_us("1s"), 1s);
+  EXPECT_EQ(parse_duration_us("2m"), 2min);
+  for (const char* bad : {"", "us", "1.5us", "-1us", "10US", "10 usec", "99999999999999999999us",
+                          "9223372036854775807ms", "9223372036854775807s"})
+    EXPECT_FALSE(parse_duration_us(bad)) << bad;
+  EXPECT_EQ(format_duration_us(500us), "500us");
+  EXPECT_EQ(format_duration_us(1500us), "1500us");
+  EXPECT_EQ(format_duration_us(1000us), "1ms");
+  EXPECT_EQ(format_duration_us(2s), "2s");
+  EXPECT_EQ(format_duration_us(0us), "0ms");
+  for (std::chrono::microseconds v : {0us, 1us, 999us, 1000us, 1001us, 60000000us})
+    EXPECT_EQ(parse_duration_us(format_duration_us(v)), v);
+}
+
+TEST(config_defaults, controllers_and_admin) {
+  const config c;
+  EXPECT_EQ(c.pool, controllers::pool_settings{});
+  EXPECT_EQ(c.grouping, controllers::grouping_settings{});
+  EXPECT_TRUE(c.admin_enabled);
+  EXPECT_EQ(c.admin_listen, "127.0.0.1:9465");
+  EXPECT_EQ(c.admin_token_file, "");
+}
+
+TEST_F(config_file_test, controller_and_admin_keys_are_read) {
+  const config c = load(R"(
+admin: { enabled: true, listen: "0.0.0.0:19465", token_file: /etc/weir/admin.token }
+controllers:
+  pool:
+    enabled: false
+    dry_run: true
+    period: 50ms
+    grow_wait: 500us
+    busy: 0.9
+    idle: 0.25
+    grow_after: 5
+    shrink_after: 3s
+    shrink_after_blocking: 1m
+    min_threads: 2
+    max_cpu_threads: 12
+    max_blocking_threads: 128
+  grouping:
+    enabled: false
+    dry_run: true
+    period: 1s
+    fuse_below: 0.4
+    fuse_wakeups_per_task: 0.125
+    split_above: 0.95
+    split_wait: 3ms
+    split_service_ratio: 20.5
+    fuse_after: 6
+    split_after: 3
+    cooldown: 5s
+    fuse_blocking: true
+)");
+  EXPECT_TRUE(c.admin_enabled);
+  EXPECT_EQ(c.admin_listen, "0.0.0.0:19465");
+  EXPECT_EQ(c.admin_token_file, "/etc/weir/admin.token");
+  const controllers::pool_settings p = c.pool;
+  EXPECT_FALSE(p.enabled);
+  EXPECT_TRUE(p.dry_run);
+  EXPECT_EQ(p.period, 50ms);
+  EXPECT_EQ(p.grow_wait, 500us);
+  EXPECT_EQ(p.busy, 0.9);
+  EXPECT_EQ(p.idle, 0.25);
+  EXPECT_EQ(p.grow_after, 5);
+  EXPECT_EQ(p.shrink_after, 3s);
+  EXPECT_EQ(p.shrink_after_blocking, 1min);
+  EXPECT_EQ(p.min_threads, 2u);
+  EXPECT_EQ(p.max_cpu_threads, 12u);
+  EXPECT_EQ(p.max_blocking_threads, 128u);
+  const controllers::grouping_settings g = c.grouping;
+  EXPECT_FALSE(g.enabled);
+  EXPECT_TRUE(g.dry_run);
+  EXPECT_EQ(g.period, 1s);
+  EXPECT_EQ(g.fuse_below, 0.4);
+  EXPECT_EQ(g.fuse_wakeups_per_task, 0.125);
+  EXPECT_EQ(g.split_above, 0.95);
+  EXPECT_EQ(g.split_wait, 3ms);
+  EXPECT_EQ(g.split_service_ratio, 20.5);
+  EXPECT_EQ(g.fuse_after, 6);
+  EXPECT_EQ(g.split_after, 3);
+  EXPECT_EQ(g.cooldown, 5s);
+  EXPECT_TRUE(g.fuse_blocking);
+
+  // Numbers in the spellings JSON and YAML allow; a plain duration is milliseconds.
+  const config d = load(
+      "controllers: {pool: {busy: 1, idle: .5, grow_wait: 2}, grouping: {fuse_wakeups_per_task: "
+      "1e-3, split_wait: 1500us}}");
+  EXPECT_EQ(d.pool.busy, 1.0);
+  EXPECT_EQ(d.pool.idle, 0.5);
+  EXPECT_EQ(d.pool.grow_wait, 2ms);
+  EXPECT_EQ(d.grouping.fuse_wakeups_per_task, 0.001);
+  EXPECT_EQ(d.grouping.split_wait, 1500us);
+}
+
+TEST_F(config_file_test, controller_values_out_of_range) {
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {enabled: maybe}}",
+                         "controllers.pool.enabled: \"maybe\" is not a boolean (true, false)");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {dry_run: 2}}",
+                         "controllers.pool.dry_run: \"2\" is not a boolean (true, false)");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {period: 0}}",
+                         "controllers.pool.period: 0ms is out of range 1ms..10s");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {period: 11s}}",
+                         "controllers.pool.period: 11s is out of range 1ms..10s");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {period: 500us}}",
+                         "controllers.pool.period: \"500us\" is not a duration (e.g. 250ms, 10s, "
+                         "2m)");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {grow_wait: 5us}}",
+                         "controllers.pool.grow_wait: 5us is out of range 10us..1s");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {grow_wait: 1001ms}}",
+                         "controllers.pool.grow_wait: 1001ms is out of range 10us..1s");
+  EXPECT_CONFIG_ERROR_IS(
+      "controllers: {pool: {grow_wait: fast}}",
+      "controllers.pool.grow_wait: \"fast\" is not a duration (e.g. 500us, 2ms, 1s)");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {busy: x}}",
+                         "controllers.pool.busy: \"x\" is not a number (0.05..1)");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {busy: 85%}}",
+                         "controllers.pool.busy: \"85%\" is not a number (0.05..1)");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {busy: .nan}}",
+                         "controllers.pool.busy: \".nan\" is not a number (0.05..1)");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {busy: inf}}",
+                         "controllers.pool.busy: \"inf\" is not a number (0.05..1)");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {busy: 1.5}}",
+                         "controllers.pool.busy: 1.5 is out of range 0.05..1");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {busy: 0.01}}",
+                         "controllers.pool.busy: 0.01 is out of range 0.05..1");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {busy: 1e999}}",
+                         "controllers.pool.busy: 1e999 is out of range 0.05..1");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {idle: -0.1}}",
+                         "controllers.pool.idle: -0.1 is out of range 0..1");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {grow_after: 0}}",
+                         "controllers.pool.grow_after: 0 is out of range 1..1000");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {grow_after: 1001}}",
+                         "controllers.pool.grow_after: 1001 is out of range 1..1000");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {grow_after: 2.5}}",
+                         "controllers.pool.grow_after: \"2.5\" is not a whole number (range "
+                         "1..1000)");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {shrink_after: 2h}}",
+                         "controllers.pool.shrink_after: 2h is out of range 0ms..1h");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {shrink_after_blocking: 61m}}",
+                         "controllers.pool.shrink_after_blocking: 61m is out of range 0ms..1h");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {min_threads: 0}}",
+                         "controllers.pool.min_threads: 0 is out of range 1..256");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {max_cpu_threads: 1025}}",
+                         "controllers.pool.max_cpu_threads: 1025 is out of range 0..1024");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {max_blocking_threads: 0}}",
+                         "controllers.pool.max_blocking_threads: 0 is out of range 1..256");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {max_blocking_threads: 257}}",
+                         "controllers.pool.max_blocking_threads: 257 is out of range 1..256");
+  EXPECT_CONFIG_ERROR_IS("controllers: {grouping: {enabled: sometimes}}",
+                         "controllers.grouping.enabled: \"sometimes\" is not a boolean (true, "
+                         "false)");
+  EXPECT_CONFIG_ERROR_IS("controllers: {grouping: {period: 5ms}}",
+                         "controllers.grouping.period: 5ms is out of range 10ms..1m");
+  EXPECT_CONFIG_ERROR_IS("controllers: {grouping: {period: 61s}}",
+                         "controllers.grouping.period: 61s is out of range 10ms..1m");
+  EXPECT_CONFIG_ERROR_IS("controllers: {grouping: {fuse_below: 1.1}}",
+                         "controllers.grouping.fuse_below: 1.1 is out of range 0..1");
+  EXPECT_CONFIG_ERROR_IS("controllers: {grouping: {fuse_wakeups_per_task: 2}}",
+                         "controllers.grouping.fuse_wakeups_per_task: 2 is out of range 0..1");
+  EXPECT_CONFIG_ERROR_IS("controllers: {grouping: {fuse_wakeups_per_task: many}}",
+                         "controllers.grouping.fuse_wakeups_per_task: \"many\" is not a number "
+                         "(0..1)");
+  EXPECT_CONFIG_ERROR_IS("controllers: {grouping: {split_above: 0}}",
+                         "controllers.grouping.split_above: 0 is out of range 0.05..1");
+  EXPECT_CONFIG_ERROR_IS("controllers: {grouping: {split_wait: 1us}}",
+                         "controllers.grouping.split_wait: 1us is out of range 10us..1s");
+  EXPECT_CONFIG_ERROR_IS("controllers: {grouping: {split_service_ratio: 1}}",
+                         "controllers.grouping.split_service_ratio: 1 is out of range 2..1000");
+  EXPECT_CONFIG_ERROR_IS("controllers: {grouping: {split_service_ratio: 1001}}",
+                         "controllers.grouping.split_service_ratio: 1001 is out of range 2..1000");
+  EXPECT_CONFIG_ERROR_IS("controllers: {grouping: {fuse_after: 0}}",
+                         "controllers.grouping.fuse_after: 0 is out of range 1..1000");
+  EXPECT_CONFIG_ERROR_IS("controllers: {grouping: {split_after: -1}}",
+                         "controllers.grouping.split_after: -1 is out of range 1..1000");
+  EXPECT_CONFIG_ERROR_IS("controllers: {grouping: {cooldown: 2h}}",
+                         "controllers.grouping.cooldown: 2h is out of range 0ms..1h");
+  EXPECT_CONFIG_ERROR_IS("controllers: {grouping: {fuse_blocking: maybe}}",
+                         "controllers.grouping.fuse_blocking: \"maybe\" is not a boolean (true, "
+                         "false)");
+}
+
+TEST_F(config_file_test, controller_boundary_values_are_accepted) {
+  const config lo = load(R"(
+stages: { disk_io: { threads: 1 } }
+controllers:
+  pool: { period: 1ms, grow_wait: 10us, busy: 0.05, idle: 0, grow_after: 1, shrink_after: 0,
+          shrink_after_blocking: 0, min_threads: 1, max_cpu_threads: 0, max_blocking_threads: 1 }
+  grouping: { period: 10ms, fuse_below: 0, fuse_wakeups_per_task: 0, split_above: 0.05,
+              split_wait: 10us, split_service_ratio: 2, fuse_after: 1, split_after: 1,
+              cooldown: 0 }
+)");
+  EXPECT_EQ(lo.pool.grow_wait, 10us);
+  EXPECT_EQ(lo.pool.max_blocking_threads, 1u);
+  const config hi = load(R"(
+controllers:
+  pool: { period: 10s, grow_wait: 1s, busy: 1, idle: 0.999, grow_after: 1000, shrink_after: 1h,
+          shrink_after_blocking: 60m, min_threads: 256, max_cpu_threads: 1024,
+          max_blocking_threads: 256 }
+  grouping: { period: 1m, fuse_below: 0.999, fuse_wakeups_per_task: 1, split_above: 1,
+              split_wait: 1000ms, split_service_ratio: 1000, fuse_after: 1000, split_after: 1000,
+              cooldown: 1h }
+)");
+  EXPECT_EQ(hi.pool.period, 10s);
+  EXPECT_EQ(hi.grouping.period, 1min);
+  EXPECT_EQ(hi.pool.min_threads, 256u);
+}
+
+TEST_F(config_file_test, controller_cross_field_rules) {
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {idle: 0.9}}",
+                         "controllers.pool.idle: 0.9 must be below controllers.pool.busy (0.85)");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {idle: 0.85}}",
+                         "controllers.pool.idle: 0.85 must be below controllers.pool.busy (0.85)");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {busy: 0.3}}",
+                         "controllers.pool.idle: 0.35 must be below controllers.pool.busy (0.3)");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {min_threads: 8, max_blocking_threads: 4}}",
+                         "controllers.pool.min_threads: 8 must be at most "
+                         "controllers.pool.max_blocking_threads (4)");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: {max_blocking_threads: 1}}",
+                         "controllers.pool.max_blocking_threads: 1 must be at least "
+                         "stages.disk_io.threads (2)");
+  EXPECT_CONFIG_ERROR_IS(
+      "stages: {disk_io: {threads: 100}}",
+      "controllers.pool.max_blocking_threads: 64 must be at least stages.disk_io.threads (100)");
+  // A pool controller that is off resizes nothing, so the configured size stands.
+  EXPECT_EQ(load("stages: {disk_io: {threads: 100}}\ncontrollers: {pool: {enabled: false}}")
+                .stages[3]
+                .threads,
+            100u);
+  EXPECT_CONFIG_ERROR_IS("controllers: {grouping: {fuse_below: 0.95}}",
+                         "controllers.grouping.fuse_below: 0.95 must be below "
+                         "controllers.grouping.split_above (0.9)");
+  EXPECT_CONFIG_ERROR_IS("controllers: {grouping: {split_above: 0.5}}",
+                         "controllers.grouping.fuse_below: 0.5 must be below "
+                         "controllers.grouping.split_above (0.5)");
+}
+
+TEST_F(config_file_test, controller_and_admin_keys_are_checked) {
+  EXPECT_CONFIG_ERROR_IS("controllers: {pol: {}}",
+                         "controllers.pol: unknown key (expected one of pool, grouping)");
+  EXPECT_CONFIG_ERROR_IS(
+      "controllers: {pool: {grow: 1}}",
+      "controllers.pool.grow: unknown key (expected one of enabled, dry_run, period, grow_wait, "
+      "busy, idle, grow_after, shrink_after, shrink_after_blocking, min_threads, max_cpu_threads, "
+      "max_blocking_threads)");
+  EXPECT_CONFIG_ERROR_IS(
+      "controllers: {grouping: {split: 1}}",
+      "controllers.grouping.split: unknown key (expected one of enabled, dry_run, period, "
+      "fuse_below, fuse_wakeups_per_task, split_above, split_wait, split_service_ratio, "
+      "fuse_after, split_after, cooldown, fuse_blocking)");
+  EXPECT_CONFIG_ERROR_IS("controllers: {pool: 5}",
+                         "controllers.pool: expected a mapping with keys enabled, dry_run, period, "
+                         "grow_wait, busy, idle, grow_after, shrink_after, shrink_after_blocking, "
+                         "min_threads, max_cpu_threads, max_blocking_threads");
+  EXPECT_CONFIG_ERROR_IS("admin: {port: 1}",
+                         "admin.port: unknown key (expected one of enabled, listen, token_file)");
+  // Left empty, a section keeps every default.
+  EXPECT_EQ(load("controllers:\n  pool:\n  grouping:\nadmin:\n"), config{});
+}
+
+TEST_F(config_file_test, admin_listen) {
+  EXPECT_CONFIG_ERROR_IS("admin: {listen: \"[::1]:9465\"}",
+                         "admin.listen: \"[::1]:9465\" is not IPv4ADDR:PORT (e.g. 127.0.0.1:9465; "
+                         "IPv6 is not supported)");
+  EXPECT_CONFIG_ERROR_IS("admin: {listen: 9465}",
+                         "admin.listen: \"9465\" is not IPv4ADDR:PORT (e.g. 127.0.0.1:9465; IPv6 "
+                         "is not supported)");
+  EXPECT_CONFIG_ERROR_IS("admin: {enabled: false, listen: nope}",
+                         "admin.listen: \"nope\" is not IPv4ADDR:PORT (e.g. 127.0.0.1:9465; IPv6 "
+                         "is not supported)");
+  EXPECT_CONFIG_ERROR_IS("admin: {enabled: maybe}",
+                         "admin.enabled: \"maybe\" is not a boolean (true, false)");
+  EXPECT_CONFIG_ERROR_IS("listen: \"127.0.0.1:9000\"\nadmin: {listen: \"127.0.0.1:9000\"}",
+                         "admin.listen: \"127.0.0.1:9000\" is the public listen address; the admin "
+                         "API needs its own port");
+  EXPECT_CONFIG_ERROR_IS("admin: {listen: \"127.0.0.1:9464\"}",
+                         "admin.listen: \"127.0.0.1:9464\" is metrics.listen; the admin API needs "
+                         "its own port");
+  EXPECT_CONFIG_ERROR_IS("listen: \"0.0.0.0:9465\"",
+                         "admin.listen: \"127.0.0.1:9465\" shares port 9465 with listen "
+                         "(\"0.0.0.0:9465\"); the admin API needs its own port");
+  EXPECT_CONFIG_ERROR_IS("listen: \"[::]:9465\"",
+                         "admin.listen: \"127.0.0.1:9465\" shares port 9465 with listen "
+                         "(\"[::]:9465\"); the admin API needs its own port");
+  EXPECT_CONFIG_ERROR_IS(
+      "metrics: {listen: \"0.0.0.0:9465\"}\n"
+      "admin: {listen: \"127.0.0.1:9465\", token_file: /t}",
+      "admin.listen: \"127.0.0.1:9465\" shares port 9465 with metrics.listen "
+      "(\"0.0.0.0:9465\"); the admin API needs its own port");
+  // No clash with a listener that is off, on port 0 (each gets a free port), or on another
+  // address.
+  EXPECT_NO_THROW(load("metrics: {enabled: false}\nadmin: {listen: \"127.0.0.1:9464\"}"));
+  EXPECT_NO_THROW(load("admin: {enabled: false, listen: \"127.0.0.1:9464\"}"));
+  EXPECT_NO_THROW(load("listen: \"127.0.0.1:0\"\nadmin: {listen: \"127.0.0.1:0\"}"));
+  EXPECT_NO_THROW(load("listen: \"127.0.0.2:9465\""));
+  EXPECT_NO_THROW(load("listen: \"[::1]:9465\""));
+}
+
+TEST_F(config_file_test, admin_off_loopback_needs_a_token) {
+  EXPECT_CONFIG_ERROR_IS("admin: {listen: \"0.0.0.0:9465\"}",
+                         "admin.listen: \"0.0.0.0:9465\" is not a loopback address; set "
+                         "admin.token_file (a bearer token) to expose the admin API");
+  EXPECT_CONFIG_ERROR_IS("admin: {listen: \"10.0.0.5:9465\", token_file: \"\"}",
+                         "admin.listen: \"10.0.0.5:9465\" is not a loopback address; set "
+                         "admin.token_file (a bearer token) to expose the admin API");
+  EXPECT_EQ(load("admin: {listen: \"0.0.0.0:9465\", token_file: /etc/weir/token}").admin_listen,
+            "0.0.0.0:9465");
+  EXPECT_EQ(load("admin: {listen: \"127.1.2.3:9465\"}").admin_listen, "127.1.2.3:9465");
+  EXPECT_FALSE(load("admin: {enabled: false, listen: \"0.0.0.0:9465\"}").admin_enabled);
+}
+
+TEST(config_validate, checks_controller_settings_built_in_code) {
+  config c;
+  c.pool.grow_after = -1;
+  EXPECT_EQ(validate_error(c), "config: controllers.pool.grow_after: -1 is out of range 1..1000");
+  c = config{};
+  c.pool.busy = std::nan("");
+  EXPECT_EQ(validate_error(c), "config: controllers.pool.busy: nan is out of range 0.05..1");
+  c = config{};
+  c.grouping.split_wait = 0us;
+  EXPECT_EQ(validate_error(c),
+            "config: controllers.grouping.split_wait: 0ms is out of range 10us..1s");
+  c = config{};
+  c.admin_listen = "0.0.0.0:1";
+  EXPECT_NE(validate_error(c).find("is not a loopback address"), std::string::npos);
+}
+
+// Settings that differ from the defaults in every field, with doubles that print long.
+config unusual_controllers() {
+  config c;
+  c.pool = {.enabled = false,
+            .dry_run = true,
+            .period = 1500ms,
+            .grow_wait = 1500us,
+            .busy = 2.0 / 3,
+            .idle = 0.1 + 0.2,  // 0.30000000000000004
+            .grow_after = 9,
+            .shrink_after = 61s,
+            .shrink_after_blocking = 0ms,
+            .min_threads = 3,
+            .max_cpu_threads = 5,
+            .max_blocking_threads = 7};
+  c.grouping = {.enabled = false,
+                .dry_run = true,
+                .period = 10ms,
+                .fuse_below = 0.2,
+                .fuse_wakeups_per_task = 1e-5,
+                .split_above = 2.0 / 3,
+                .split_wait = 11us,
+                .split_service_ratio = 123.456,
+                .fuse_after = 1,
+                .split_after = 1000,
+                .cooldown = 1h,
+                .fuse_blocking = true};
+  return c;
+}
+
+std::string apply_error(const config& base, std::string_view controller, std::string_view text,
+                        bool replace) {
+  try {
+    apply_controller_settings(base, controller, text, replace);
+  } catch (const config_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(controller_settings, json_has_every_key_in_order) {
+  const config c;
+  EXPECT_EQ(controller_settings_json(c, "pool"),
+            R"({"enabled": true, "dry_run": false, "period": "20ms", "grow_wait": "1ms", )"
+            R"("busy": 0.85, "idle": 0.35, "grow_after": 3, "shrink_after": "2s", )"
+            R"("shrink_after_blocking": "10s", "min_threads": 1, "max_cpu_threads": 0, )"
+            R"("max_blocking_threads": 64})");
+  EXPECT_EQ(controller_settings_json(c, "grouping"),
+            R"({"enabled": true, "dry_run": false, "period": "250ms", "fuse_below": 0.5, )"
+            R"("fuse_wakeups_per_task": 0.05, "split_above": 0.9, "split_wait": "2ms", )"
+            R"("split_service_ratio": 10, "fuse_after": 4, "split_after": 2, "cooldown": "2s", )"
+            R"("fuse_blocking": false})");
+  const std::string odd = controller_settings_json(unusual_controllers(), "pool");
+  EXPECT_NE(odd.find(R"("grow_wait": "1500us")"), std::string::npos) << odd;
+  EXPECT_NE(odd.find(R"("idle": 0.30000000000000004)"), std::string::npos) << odd;
+}
+
+TEST(controller_settings, json_round_trips_through_put) {
+  const config c = unusual_controllers();
+  for (const char* name : controller_names) {
+    const std::string json = controller_settings_json(c, name);
+    // Over the defaults: the other controller's settings come from c, this one's from the JSON.
+    config base;
+    if (std::string_view(name) == "pool") {
+      base.grouping = c.grouping;
+    } else {
+      base.pool = c.pool;
+    }
+    EXPECT_EQ(apply_controller_settings(base, name, json, true), c) << json;
+    // And over c itself, as a PATCH and as a PUT: nothing changes.
+    EXPECT_EQ(apply_controller_settings(c, name, json, false), c) << json;
+    EXPECT_EQ(apply_controller_settings(c, name, json, true), c) << json;
+  }
+  const config d;
+  for (const char* name : controller_names)
+    EXPECT_EQ(apply_controller_settings(d, name, controller_settings_json(d, name), true), d);
+}
+
+TEST(controller_settings, patch_keeps_other_fields_and_put_starts_from_defaults) {
+  config base = unusual_controllers();
+  base.root = "/srv/www";
+
+  config patched = apply_controller_settings(base, "pool", R"({"busy": 0.9})", false);
+  config expected = base;
+  expected.pool.busy = 0.9;
+  EXPECT_EQ(patched, expected);
+
+  config put = apply_controller_settings(base, "pool", R"({"busy": 0.9})", true);
+  expected = base;
+  expected.pool = {};
+  expected.pool.busy = 0.9;
+  EXPECT_EQ(put, expected);
+
+  // An empty mapping: PATCH changes nothing, PUT restores the defaults. A null value keeps the
+  // starting value.
+  EXPECT_EQ(apply_controller_settings(base, "grouping", "{}", false), base);
+  expected = base;
+  expected.grouping = {};
+  EXPECT_EQ(apply_controller_settings(base, "grouping", "{}", true), expected);
+  EXPECT_EQ(apply_controller_settings(base, "grouping", R"({"cooldown": null})", false), base);
+  EXPECT_EQ(apply_controller_settings(base, "grouping", R"({"cooldown": null})", true), expected);
+}
+
+TEST(controller_settings, json_and_yaml_bodies) {
+  const config base;
+  const config from_json = apply_controller_settings(
+      base, "pool", R"({"dry_run": true, "grow_wait": "500us", "idle": 0.2})", false);
+  const config from_compact_json = apply_controller_settings(
+      base, "pool", R"({"dry_run":true,"grow_wait":"500us","idle":0.2})", false);
+  const config from_flow_yaml =
+      apply_controller_settings(base, "pool", "{dry_run: yes, grow_wait: 500us, idle: .2}", false);
+  const config from_block_yaml = apply_controller_settings(
+      base, "pool", "dry_run: true\ngrow_wait: 500 us  # half a millisecond\nidle: 0.2\n", false);
+  EXPECT_TRUE(from_json.pool.dry_run);
+  EXPECT_EQ(from_json.pool.grow_wait, 500us);
+  EXPECT_EQ(from_json.pool.idle, 0.2);
+  EXPECT_EQ(from_compact_json, from_json);
+  EXPECT_EQ(from_flow_yaml, from_json);
+  EXPECT_EQ(from_block_yaml, from_json);
+  // JSON numbers for whole-number fields, strings for durations.
+  const config g = apply_controller_settings(
+      base, "grouping", R"({"fuse_after": 8, "cooldown": "1m", "split_service_ratio": 4})", false);
+  EXPECT_EQ(g.grouping.fuse_after, 8);
+  EXPECT_EQ(g.grouping.cooldown, 1min);
+  EXPECT_EQ(g.grouping.split_service_ratio, 4.0);
+}
+
+TEST(controller_settings, a_bad_change_throws_and_leaves_the_base_alone) {
+  config base = unusual_controllers();
+  base.pool.busy = 0.85;
+  base.pool.idle = 0.35;
+  const config before = base;  // a const copy, compared with base afterwards
+  auto expect_error = [&](std::string_view controller, std::string_view text, bool replace,
+                          const std::string& expected) {
+    EXPECT_EQ(apply_error(base, controller, text, replace), "config: " + expected) << text;
+    EXPECT_EQ(base, before);
+  };
+  // Good keys around the bad one are not applied either.
+  expect_error("pool", R"({"dry_run": false, "busy": "lots", "idle": 0.1})", false,
+               "controllers.pool.busy: \"lots\" is not a number (0.05..1)");
+  // Cross-field rules hold against the base's other fields...
+  expect_error("pool", R"({"idle": 0.9})", false,
+               "controllers.pool.idle: 0.9 must be below controllers.pool.busy (0.85)");
+  // ...and against the defaults for a PUT.
+  expect_error("grouping", R"({"fuse_below": 0.95})", true,
+               "controllers.grouping.fuse_below: 0.95 must be below "
+               "controllers.grouping.split_above (0.9)");
+  expect_error("pool", R"({"busy": 0.9, "nope": 1})", false,
+               "controllers.pool.nope: unknown key (expected one of enabled, dry_run, period, "
+               "grow_wait, busy, idle, grow_after, shrink_after, shrink_after_blocking, "
+               "min_threads, max_cpu_threads, max_blocking_threads)");
+  expect_error("pool", R"({"busy": 0.9, "busy": 0.8})", false,
+               "controllers.pool.busy: appears twice");
+  expect_error("pool", R"({"period": {"ms": 5}})", false,
+               "controllers.pool.period: expected a single value, got a mapping");
+  expect_error("grouping", R"({"split_wait": 5000})", false,  // a plain number: milliseconds
+               "controllers.grouping.split_wait: 5s is out of range 10us..1s");
+}
+
+TEST(controller_settings, bodies_that_are_not_a_mapping) {
+  const config base;
+  const std::string pool_keys =
+      "expected a mapping with keys enabled, dry_run, period, grow_wait, busy, idle, grow_after, "
+      "shrink_after, shrink_after_blocking, min_threads, max_cpu_threads, max_blocking_threads";
+  for (const char* body : {"", "   \n", "null", "5", "\"busy\"", "[1, 2]", "# only a comment"}) {
+    EXPECT_EQ(apply_error(base, "pool", body, false), "config: controllers.pool: " + pool_keys)
+        << body;
+    EXPECT_EQ(apply_error(base, "pool", body, true), "config: controllers.pool: " + pool_keys)
+        << body;
+  }
+  EXPECT_EQ(apply_error(base, "grouping", "[]", false),
+            "config: controllers.grouping: expected a mapping with keys enabled, dry_run, period, "
+            "fuse_below, fuse_wakeups_per_task, split_above, split_wait, split_service_ratio, "
+            "fuse_after, split_after, cooldown, fuse_blocking");
+  const std::string syntax = apply_error(base, "pool", R"({"busy": 0.9)", false);
+  EXPECT_EQ(syntax.rfind("config: controllers.pool: syntax error at line 1, column ", 0), 0u)
+      << syntax;
+  EXPECT_NE(syntax.find("(expected a JSON or YAML mapping)"), std::string::npos) << syntax;
+  EXPECT_EQ(syntax.find('\n'), std::string::npos) << syntax;
+}
+
+TEST(controller_settings, unknown_controllers) {
+  const config base;
+  EXPECT_EQ(apply_error(base, "fuse", "{}", false),
+            "config: controllers: \"fuse\" is not one of pool, grouping");
+  EXPECT_EQ(apply_error(base, "", "{}", true),
+            "config: controllers: \"\" is not one of pool, grouping");
+  // A name from a URL path is echoed on one line.
+  EXPECT_EQ(apply_error(base, "po\nol", "{}", true),
+            "config: controllers: \"po\\x0aol\" is not one of pool, grouping");
+  EXPECT_THROW(controller_settings_json(base, "Pool"), config_error);
 }
 
 }  // namespace
