@@ -51,7 +51,10 @@ std::vector<pool_decision> decide_pools(const sample& s, pool_state& state,
       ++st.pressure_runs;
       if (g.blocking) {
         // Blocking work grows at once and doubles: a slow disk must not queue for seconds.
-        to = std::min(cfg.max_blocking_threads, std::max(g.threads + 1, g.threads * 2));
+        // (A pool already past the bound, after the bound was lowered live, stays: pressure
+        // never shrinks a pool.)
+        to = std::max(g.threads,
+                      std::min(cfg.max_blocking_threads, std::max(g.threads + 1, g.threads * 2)));
       } else if (st.pressure_runs >= cfg.grow_after && cpu_threads < cpu_budget) {
         to = g.threads + 1;
         ++cpu_threads;

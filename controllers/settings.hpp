@@ -53,7 +53,7 @@ struct grouping_settings {
   /// send holding up small hits).
   double split_service_ratio = 10.0;
   /// Samples in a row a condition must hold before the controller acts.
-  int fuse_after = 4;
+  int fuse_after = 8;
   int split_after = 2;
   /// After any regroup, the next one waits at least this long (the pools settle first).
   std::chrono::milliseconds cooldown{2000};

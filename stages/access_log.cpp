@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <system_error>
 
@@ -45,7 +46,7 @@ void append_escaped(std::string& out, std::string_view s) {
 
 }  // namespace
 
-access_log::access_log(const std::string& path) {
+access_log::access_log(const std::string& path) : path_(path) {
   if (path.empty()) return;
   if (path == "-") {
     fd_ = STDOUT_FILENO;
@@ -54,6 +55,7 @@ access_log::access_log(const std::string& path) {
     if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "access log " + path);
     owns_fd_ = true;
   }
+  enabled_ = true;
   writer_ = std::thread([this] {
     ::pthread_setname_np(::pthread_self(), "weir-accesslog");
     run();
@@ -100,6 +102,7 @@ void access_log::flush() {
     std::lock_guard lock(mutex_);
     out.swap(pending_);
   }
+  std::lock_guard write(write_mutex_);
   std::size_t done = 0;
   while (done < out.size()) {
     const ssize_t n = ::write(fd_, out.data() + done, out.size() - done);
@@ -107,6 +110,17 @@ void access_log::flush() {
     if (n <= 0) break;
     done += static_cast<std::size_t>(n);
   }
+}
+
+std::string access_log::reopen() {
+  if (!owns_fd_) return "";
+  flush();
+  const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return path_ + ": " + std::strerror(errno);
+  std::lock_guard write(write_mutex_);
+  ::close(fd_);
+  fd_ = fd;
+  return "";
 }
 
 void access_log::run() {

@@ -22,13 +22,20 @@ class access_log {
   access_log(const access_log&) = delete;
   access_log& operator=(const access_log&) = delete;
 
-  bool enabled() const { return fd_ >= 0; }
+  bool enabled() const { return enabled_; }
   void record(const connection& c);
   void flush();
+  /// Opens the file again (after logrotate moved it) and writes there from now on; what was
+  /// buffered goes to the old file first. "" when done, else why not (the old file stays).
+  /// A no-op for stdout or when disabled.
+  std::string reopen();
 
  private:
   void run();
 
+  std::string path_;
+  std::mutex write_mutex_;  // the writes and the descriptor they go to
+  bool enabled_ = false;
   int fd_ = -1;
   bool owns_fd_ = false;
   std::mutex mutex_;

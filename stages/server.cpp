@@ -311,6 +311,10 @@ server_snapshot server::snapshot() const {
   return impl_->ctx.snapshot();
 }
 
+std::string server::reopen_access_log() {
+  return impl_->ctx.log.reopen();
+}
+
 void server::set_fault_disk_latency(std::chrono::microseconds latency) {
   impl_->ctx.fault_disk_latency_us.store(latency.count(), std::memory_order_relaxed);
 }

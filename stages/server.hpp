@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "runtime/config.hpp"
 #include "runtime/pipeline.hpp"
@@ -42,6 +43,9 @@ class server {
   /// Injected fault, for tests and experiments only (0: off): each disk read (a cache miss or a
   /// revalidation) first waits this long, as on a slow or overloaded disk.
   void set_fault_disk_latency(std::chrono::microseconds latency);
+
+  /// Reopens the access log file (SIGHUP, after logrotate); "" or why not.
+  std::string reopen_access_log();
 
  private:
   struct impl;

@@ -212,9 +212,17 @@ class pipeline_model {
   std::uniform_real_distribution<double> jitter_;
 };
 
+/// The defaults, with the run lengths these tests count samples by (fuse_after 4; the default
+/// is longer, and nothing here depends on its value beyond the counting).
+grouping_settings test_settings() {
+  grouping_settings s;
+  s.fuse_after = 4;
+  return s;
+}
+
 /// Runs the policy over the model's samples, applying every decision as the actuator would.
 struct grouping_run {
-  explicit grouping_run(pipeline_model m, grouping_settings settings = {},
+  explicit grouping_run(pipeline_model m, grouping_settings settings = test_settings(),
                         flow_edges f = weir_flow())
       : model(std::move(m)), cfg(settings), flow(std::move(f)) {
     layouts.push_back(model.layout());
@@ -271,7 +279,7 @@ TEST(grouping_policy, the_flow_names_the_hit_path_and_the_keep_alive_loop) {
 }
 
 TEST(grouping_policy, fuses_quiet_neighbours_after_fuse_after_samples_not_before) {
-  grouping_run run(pipeline_model(two_stages(0.08, 0.05), two_apart), {}, two_stage_flow);
+  grouping_run run(pipeline_model(two_stages(0.08, 0.05), two_apart), test_settings(), two_stage_flow);
   for (int i = 1; i < run.cfg.fuse_after; ++i) EXPECT_TRUE(run.step().empty()) << "sample " << i;
   const auto d = run.step();
   ASSERT_EQ(d.size(), 1u);
@@ -285,7 +293,7 @@ TEST(grouping_policy, fuses_quiet_neighbours_after_fuse_after_samples_not_before
 }
 
 TEST(grouping_policy, a_lapse_starts_the_count_again) {
-  grouping_run run(pipeline_model(two_stages(0.08, 0.05), two_apart), {}, two_stage_flow);
+  grouping_run run(pipeline_model(two_stages(0.08, 0.05), two_apart), test_settings(), two_stage_flow);
   EXPECT_EQ(run.steps(3), 0u);
   run.model.stage("read_parse").load = 0.7;  // one busy sample
   EXPECT_EQ(run.steps(1), 0u);
@@ -296,7 +304,7 @@ TEST(grouping_policy, a_lapse_starts_the_count_again) {
 
 TEST(grouping_policy, fuses_only_a_hop_that_wakes_a_worker_often_enough) {
   // Hops into the 0.05-busy cache_lookup wake a worker for 0.665 of its tasks (the model).
-  grouping_settings cfg;
+  grouping_settings cfg = test_settings();
   cfg.fuse_wakeups_per_task = 0.6;
   grouping_run dear(pipeline_model(two_stages(0.08, 0.05), two_apart), cfg, two_stage_flow);
   EXPECT_EQ(dear.steps(4), 1u);
@@ -307,10 +315,10 @@ TEST(grouping_policy, fuses_only_a_hop_that_wakes_a_worker_often_enough) {
 
 TEST(grouping_policy, does_not_fuse_what_would_land_in_the_split_region) {
   // Each is under fuse_below, but together they would be 0.9 busy: fusing would invite a split.
-  grouping_run run(pipeline_model(two_stages(0.45, 0.45), two_apart), {}, two_stage_flow);
+  grouping_run run(pipeline_model(two_stages(0.45, 0.45), two_apart), test_settings(), two_stage_flow);
   EXPECT_EQ(run.steps(200), 0u) << history(run);
   // 0.3 + 0.35 = 0.65 is within 75 % of split_above: it fuses.
-  grouping_run fits(pipeline_model(two_stages(0.3, 0.35), two_apart), {}, two_stage_flow);
+  grouping_run fits(pipeline_model(two_stages(0.3, 0.35), two_apart), test_settings(), two_stage_flow);
   EXPECT_EQ(fits.steps(10), 1u);
 }
 
@@ -370,7 +378,7 @@ TEST(grouping_policy, never_fuses_the_blocking_stage_unless_allowed) {
     EXPECT_EQ(run.model.group_of("disk_io"), std::vector<std::string>{"disk_io"})
         << rate << " req/s" << history(run);
   }
-  grouping_settings cfg;
+  grouping_settings cfg = test_settings();
   cfg.fuse_blocking = true;
   grouping_run run(pipeline_model(weir_at(0), all_apart), cfg);
   run.steps(200);
@@ -389,7 +397,7 @@ TEST(grouping_policy, respects_the_cooldown) {
 }
 
 TEST(grouping_policy, at_most_one_decision_per_call) {
-  grouping_settings cfg;
+  grouping_settings cfg = test_settings();
   cfg.cooldown = 0ms;
   cfg.fuse_after = 1;
   grouping_run run(pipeline_model(weir_at(0), all_apart), cfg);
@@ -446,7 +454,7 @@ TEST(grouping_policy, a_stage_with_too_few_runs_is_not_judged) {
 }
 
 TEST(grouping_policy, disabled_decides_nothing) {
-  grouping_settings cfg;
+  grouping_settings cfg = test_settings();
   cfg.enabled = false;
   grouping_run idle(pipeline_model(weir_at(0), all_apart), cfg);
   EXPECT_EQ(idle.steps(100), 0u);
@@ -455,7 +463,7 @@ TEST(grouping_policy, disabled_decides_nothing) {
 }
 
 TEST(grouping_policy, a_window_of_no_length_is_no_evidence) {
-  grouping_settings cfg;
+  grouping_settings cfg = test_settings();
   cfg.fuse_after = 1;
   grouping_state state;
   pipeline_model model(weir_at(0), all_apart);
