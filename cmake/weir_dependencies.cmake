@@ -6,6 +6,7 @@ find_package(TBB REQUIRED)                   # oneTBB
 find_package(prometheus-cpp REQUIRED)        # metrics exposition
 find_package(yaml-cpp REQUIRED)              # config file
 find_package(spdlog REQUIRED)                # error log
+find_package(nlohmann_json 3 REQUIRED)       # admin API's JSON (header-only)
 if(WEIR_BUILD_TESTS OR NOT DEFINED WEIR_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

@@ -3,7 +3,8 @@
 # usage: scripts/bootstrap.sh [build|test|bench]
 set -eu
 want="build-essential cmake ninja-build ccache pkg-config libboost-dev libtbb-dev \
-prometheus-cpp-dev libyaml-cpp-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev"
+prometheus-cpp-dev libyaml-cpp-dev libspdlog-dev nlohmann-json3-dev libgtest-dev libgmock-dev \
+libbenchmark-dev"
 case "${1:-build}" in
   test) want="$want curl python3 prometheus" ;; # prometheus: promtool + server, metrics tests
   bench) want="$want wrk nginx-light lighttpd python3 curl util-linux" ;;
