@@ -21,11 +21,10 @@
 #include <string_view>
 #include <system_error>
 
-#include "metrics/endpoint.hpp"
 #include "runtime/config.hpp"
 #include "runtime/version.hpp"
+#include "service/service.hpp"
 #include "stages/sample_site.hpp"
-#include "stages/server.hpp"
 
 namespace {
 
@@ -39,8 +38,9 @@ class usage_error : public std::runtime_error {
 };
 
 struct cli {
-  std::optional<std::string> root, listen, config_file, access_log, log_level, metrics_listen;
-  bool no_metrics = false, test_config = false, help = false, version = false;
+  std::optional<std::string> root, listen, config_file, access_log, log_level, metrics_listen,
+      admin_listen, fault_disk_latency;
+  bool no_metrics = false, no_admin = false, test_config = false, help = false, version = false;
 };
 
 struct option {
@@ -58,6 +58,9 @@ constexpr option options[] = {
     {"--log-level", "LEVEL", &cli::log_level, nullptr},
     {"--metrics-listen", "ADDR:PORT", &cli::metrics_listen, nullptr},
     {"--no-metrics", "", nullptr, &cli::no_metrics},
+    {"--admin-listen", "ADDR:PORT", &cli::admin_listen, nullptr},
+    {"--no-admin", "", nullptr, &cli::no_admin},
+    {"--fault-disk-latency", "DURATION", &cli::fault_disk_latency, nullptr},
     {"--test-config", "", nullptr, &cli::test_config},
     {"--help", "", nullptr, &cli::help},
     {"--version", "", nullptr, &cli::version},
@@ -88,20 +91,31 @@ Serve static files over HTTP/1.1 through a staged (SEDA) pipeline.
   --metrics-listen ADDR:PORT
                       serve Prometheus metrics at http://ADDR:PORT/metrics
                       (default: {}; keep it off the public network)
-  --no-metrics        no metrics endpoint (and no latency timing)
+  --no-metrics        no metrics endpoint
+  --admin-listen ADDR:PORT
+                      serve the admin API (controller policies, topology,
+                      decisions, /healthz, /readyz) at http://ADDR:PORT/
+                      (default: {}; off loopback it needs admin.token_file)
+  --no-admin          no admin API
+  --fault-disk-latency DURATION
+                      for experiments and tests only: every disk read first
+                      waits DURATION (e.g. 20ms, 500us), as on a slow disk
   --test-config       check the configuration and the root, then exit
   --help              print this help and exit
   --version           print the version and exit
 
 Options take their value as --opt VALUE or --opt=VALUE.
 SIGTERM or SIGINT stops weir gracefully: responses in flight get up to
-timeouts.drain (default: {}) to finish.
+timeouts.drain (default: {}) to finish. SIGHUP re-reads the config file:
+controller policies, pool sizes and the log level change live, the access
+log is reopened, and each setting that needs a restart is logged.
+The pool and grouping controllers run by default (docs/controllers.md).
 Exit status: 0 ok, 1 runtime error (e.g. address in use), 2 bad option/config.
 
 Example:
   weir --root /srv/www --listen 0.0.0.0:8080 --access-log /var/log/weir.log
 )",
-      d.listen, log_level_list(), d.log_level, d.metrics_listen,
+      d.listen, log_level_list(), d.log_level, d.metrics_listen, d.admin_listen,
       weir::format_duration(d.drain_timeout));
 }
 
@@ -113,6 +127,10 @@ void check_flag_value(std::string_view name, const std::string& value) {
     throw usage_error(prefix + " is not ADDR:PORT (e.g. 127.0.0.1:9464)");
   if (name == "--metrics-listen" && value.starts_with("["))
     throw usage_error(prefix + ": IPv6 is not supported for metrics (use an IPv4 address)");
+  if (name == "--admin-listen" && (!weir::parse_listen(value) || value.starts_with("[")))
+    throw usage_error(prefix + " is not IPv4ADDR:PORT (e.g. 127.0.0.1:9465)");
+  if (name == "--fault-disk-latency" && !weir::parse_duration_us(value))
+    throw usage_error(prefix + " is not a duration (e.g. 20ms, 500us)");
   if (name == "--log-level" && std::find(std::begin(weir::log_levels), std::end(weir::log_levels),
                                          std::string_view(value)) == std::end(weir::log_levels))
     throw usage_error(prefix + " is not one of " + log_level_list());
@@ -186,6 +204,12 @@ weir::config resolve_config(const cli& c) {
     cfg.metrics_enabled = true;
   }
   if (c.no_metrics) cfg.metrics_enabled = false;
+  if (c.admin_listen) {
+    if (c.no_admin) throw usage_error("--admin-listen and --no-admin: choose one");
+    cfg.admin_listen = *c.admin_listen;
+    cfg.admin_enabled = true;
+  }
+  if (c.no_admin) cfg.admin_enabled = false;
   weir::validate(cfg);
   if (!cfg.root.empty()) {
     check_root(cfg.root, c.root ? "--root" : "config: root");
@@ -257,20 +281,40 @@ struct sample_site_dir {
   }
 };
 
-int run(weir::config cfg, const sigset_t& signals) {
+std::string url_host(const std::string& listen) {
+  const weir::listen_address a = *weir::parse_listen(listen);
+  return a.host.find(':') == std::string::npos ? a.host : "[" + a.host + "]";
+}
+
+std::string on_off(const char* name, bool enabled, bool dry_run) {
+  return std::string(name) + (enabled ? (dry_run ? " dry-run" : " on") : " off");
+}
+
+int run(const cli& flags, weir::config cfg, const sigset_t& signals) {
   sample_site_dir sample;
-  std::unique_ptr<weir::server> srv;
-  std::unique_ptr<weir::metrics::endpoint> metrics;  // declared after srv: stops scraping first
+  std::unique_ptr<weir::service> svc;
   try {
     if (cfg.root.empty()) {
       sample.path = weir::materialize_sample_site();
       cfg.root = sample.path;
     }
-    srv = std::make_unique<weir::server>(cfg);
-    srv->start();
-    if (cfg.metrics_enabled) {
-      metrics = std::make_unique<weir::metrics::endpoint>(
-          cfg.metrics_listen, [&srv] { return srv->snapshot(); }, std::string(weir::weir_version));
+    // SIGHUP reads the file and the flags again, as at start-up.
+    auto reread = [&flags, &sample] {
+      try {
+        weir::config c = resolve_config(flags);
+        if (c.root.empty()) c.root = sample.path;
+        return c;
+      } catch (const usage_error& e) {
+        throw weir::config_error(e.what());
+      }
+    };
+    svc = std::make_unique<weir::service>(cfg, reread);
+    svc->start();
+    if (flags.fault_disk_latency) {
+      const auto latency = *weir::parse_duration_us(*flags.fault_disk_latency);
+      svc->set_fault_disk_latency(latency);
+      spdlog::warn("fault injection: every disk read waits {} first (--fault-disk-latency)",
+                   weir::format_duration_us(latency));
     }
   } catch (const weir::config_error& e) {
     std::cerr << "weir: " << e.what() << '\n';
@@ -288,38 +332,44 @@ int run(weir::config cfg, const sigset_t& signals) {
         "use --root DIR to serve your own files",
         sample.path);
   }
-  if (metrics) {
-    const weir::listen_address maddr = *weir::parse_listen(cfg.metrics_listen);
-    spdlog::info("metrics: http://{}:{}/metrics",
-                 maddr.host.find(':') == std::string::npos ? maddr.host : "[" + maddr.host + "]",
-                 metrics->port());
+  if (cfg.metrics_enabled) {
+    spdlog::info("metrics: http://{}:{}/metrics", url_host(cfg.metrics_listen),
+                 svc->metrics_port());
   } else {
     spdlog::info("metrics: off");
   }
+  if (cfg.admin_enabled) {
+    spdlog::info("admin API: http://{}:{}/ ({})", url_host(cfg.admin_listen), svc->admin_port(),
+                 cfg.admin_token_file.empty() ? "no token" : "changes need the bearer token");
+  } else {
+    spdlog::info("admin API: off");
+  }
   spdlog::info("stage groups: {}", describe_groups(cfg));
+  spdlog::info("controllers: {}, {}", on_off("pool", cfg.pool.enabled, cfg.pool.dry_run),
+               on_off("grouping", cfg.grouping.enabled, cfg.grouping.dry_run));
   spdlog::info("access log: {}", cfg.access_log.empty()  ? std::string("off")
                                  : cfg.access_log == "-" ? std::string("stdout")
                                                          : cfg.access_log);
   // Logged last: it means "ready", with every start-up line above it (tests wait for it).
-  const weir::listen_address addr = *weir::parse_listen(cfg.listen);
-  const std::string host =
-      addr.host.find(':') == std::string::npos ? addr.host : "[" + addr.host + "]";
-  spdlog::info("weir {} (pid {}) listening on http://{}:{}/", weir::weir_version, ::getpid(), host,
-               srv->port());
+  spdlog::info("weir {} (pid {}) listening on http://{}:{}/", weir::weir_version, ::getpid(),
+               url_host(cfg.listen), svc->port());
 
   for (;;) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      spdlog::warn("SIGHUP: reloading the configuration is not implemented yet; still running");
+      spdlog::info("SIGHUP: reloading {}",
+                   flags.config_file ? *flags.config_file : std::string("the flags (no --config)"));
+      svc->reload();
       continue;
     }
+    const auto drain = svc->running_config().drain_timeout;
     spdlog::info("SIG{}: shutting down (drain up to {})", sigabbrev_np(sig),
-                 weir::format_duration(cfg.drain_timeout));
+                 weir::format_duration(drain));
     try {
-      if (!srv->stop(cfg.drain_timeout))
+      if (!svc->stop(drain))
         spdlog::warn("drain did not finish within {}; cut off the connections still open",
-                     weir::format_duration(cfg.drain_timeout));
+                     weir::format_duration(drain));
     } catch (const std::exception& e) {
       spdlog::error("stopping: {}", e.what());
       return exit_runtime_error;
@@ -349,7 +399,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     setup_logging(cfg.log_level);
-    return run(std::move(cfg), signals);
+    return run(flags, std::move(cfg), signals);
   } catch (const usage_error& e) {
     std::cerr << "weir: " << e.what() << '\n';
     return exit_usage;

@@ -173,7 +173,7 @@ run 0 "--root overrides the config file" --config "$scratch/overridden-root.yaml
 # Both ports are the kernel's choice (:0), read from the log.
 printf 'listen: "127.0.0.1:1"\nlog_level: error\n' >"$scratch/server.yaml"
 TMPDIR="$scratch/tmp" weir_start "$scratch/server.err" "$scratch/server.out" \
-  "$weir" --config "$scratch/server.yaml" --listen 127.0.0.1:0 --log-level info --access-log - \
+  "$weir" --config "$scratch/server.yaml" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --log-level info --access-log - \
   --metrics-listen 127.0.0.1:0
 port=$weir_port mport=$weir_metrics_port
 echo "ok: server ready on port $port, metrics on port $mport"
@@ -211,27 +211,56 @@ echo "ok: requests served, metrics endpoint answers"
 
 # A second server on the same port: a runtime error, exit 1.
 rc=0
-timeout 20 "$weir" --listen "127.0.0.1:$port" --root "$scratch/site" --no-metrics \
+timeout 20 "$weir" --listen "127.0.0.1:$port" --root "$scratch/site" --no-metrics --no-admin \
   >/dev/null 2>"$scratch/in-use.err" </dev/null || rc=$?
 [[ $rc -eq 1 ]] || fail "port in use: exit $rc, want 1"
 contains "port in use" "$(<"$scratch/in-use.err")" "$port"
 # The metrics port in use: the same, naming the metrics address.
 rc=0
-timeout 20 "$weir" --listen "127.0.0.1:0" --root "$scratch/site" \
+timeout 20 "$weir" --listen "127.0.0.1:0" --root "$scratch/site" --no-admin \
   --metrics-listen "127.0.0.1:$mport" >/dev/null 2>"$scratch/in-use.err" </dev/null || rc=$?
 [[ $rc -eq 1 ]] || fail "metrics port in use: exit $rc, want 1"
 contains "metrics port in use" "$(<"$scratch/in-use.err")" "metrics.listen"
 contains "metrics port in use" "$(<"$scratch/in-use.err")" "127.0.0.1:$mport"
 echo "ok: a port in use is exit 1 (public and metrics)"
 
-# SIGHUP is logged and ignored: wait for the line, then the server must still serve.
+# SIGHUP re-reads the file: a policy changes live (the admin API shows it), a setting that needs a
+# restart is named in one line and keeps running, and an invalid file changes nothing.
+aport=$weir_admin_port
+[[ -n $aport ]] || fail "no admin API port in the start-up log"
+busy() {
+  curl -s --max-time 5 "http://127.0.0.1:$aport/policies/pool" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["busy"])'
+}
+reloads() { grep -c 'reload: configuration applied' "$scratch/server.err" || true; }
+[[ $(busy) == 0.85 ]] || fail "before SIGHUP: controllers.pool.busy is $(busy), want the default 0.85"
+printf 'listen: "127.0.0.1:1"\nlog_level: error\ncache: {max_bytes: 32MiB}\ncontrollers: {pool: {busy: 0.9}}\n' \
+  >"$scratch/server.yaml"
 kill -HUP "$weir_pid"
-if wait_for 10 file_has "$scratch/server.err" '\[warning\] SIGHUP: .*not implemented yet; still running$'; then
+if wait_for 10 file_has "$scratch/server.err" 'reload: configuration applied$'; then
+  [[ $(busy) == 0.9 ]] || fail "after SIGHUP: controllers.pool.busy is $(busy), want 0.9"
+  file_has "$scratch/server.err" '\[warning\] reload: cache changed; it takes effect at the next restart$' ||
+    fail "SIGHUP: no line naming cache as needing a restart; stderr: $(<"$scratch/server.err")"
+  if file_has "$scratch/server.err" 'reload: (listen|log_level) changed'; then
+    fail "SIGHUP: the flags override listen and log_level, yet a change was reported"
+  fi
   code=$(status "http://127.0.0.1:$port/hello.txt")
   [[ $code == 200 ]] || fail "after SIGHUP: GET /hello.txt: status $code, want 200"
-  echo "ok: SIGHUP logged and ignored"
+  echo "ok: SIGHUP applied a policy live and named what needs a restart"
 else
-  fail "SIGHUP: no 'not implemented' line within 10 s; stderr: $(<"$scratch/server.err")"
+  fail "SIGHUP: no 'reload: configuration applied' line within 10 s; stderr: $(<"$scratch/server.err")"
+fi
+printf 'controllers: {pool: {busy: 2}}\n' >"$scratch/server.yaml"
+kill -HUP "$weir_pid"
+if wait_for 10 file_has "$scratch/server.err" \
+  '\[error\] reload: config: controllers.pool.busy: 2 is out of range .*; still running with the previous configuration$'; then
+  [[ $(busy) == 0.9 ]] || fail "after a bad SIGHUP: controllers.pool.busy is $(busy), want 0.9 kept"
+  [[ $(reloads) == 1 ]] || fail "a bad file was applied"
+  code=$(status "http://127.0.0.1:$port/hello.txt")
+  [[ $code == 200 ]] || fail "after a bad SIGHUP: GET /hello.txt: status $code, want 200"
+  echo "ok: SIGHUP with an invalid file keeps the running configuration"
+else
+  fail "bad SIGHUP: no error line within 10 s; stderr: $(<"$scratch/server.err")"
 fi
 
 # SIGTERM: exit 0, the sample site removed, the access log (stdout) has the requests.
@@ -260,7 +289,7 @@ mkdir -p "$scratch/site/sub"
 echo "sub index" >"$scratch/site/sub/index.html"
 access_log=$scratch/access.log
 weir_start "$scratch/sigint.err" /dev/null env --default-signal=INT \
-  "$weir" --root "$scratch/site" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
+  "$weir" --root "$scratch/site" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --no-admin \
   --log-level info --access-log "$access_log"
 pub=http://127.0.0.1:$weir_port
 contains "start-up log" "$(<"$scratch/sigint.err")" "access log: $access_log"
@@ -317,7 +346,7 @@ fi
 # Both limits low (weir raises the soft one to the hard one), then more connections than fit.
 fd_limit=64
 weir_start "$scratch/emfile.err" /dev/null prlimit --nofile=$fd_limit:$fd_limit -- \
-  "$weir" --root "$scratch/site" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --log-level info
+  "$weir" --root "$scratch/site" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --no-admin --log-level info
 pub=http://127.0.0.1:$weir_port
 fds=("/proc/$weir_pid/fd/"*)
 idle_fds=${#fds[@]}

@@ -72,8 +72,11 @@ echo "prometheus test hello" >"$scratch/site/hello.txt"
 head -c 20000 /dev/zero >"$scratch/site/sub/zeros.bin"
 
 # --- weir ------------------------------------------------------------------------------------------
-weir_start "$scratch/weir.log" /dev/null "$weir" --root "$scratch/site" --listen 127.0.0.1:0 \
-  --metrics-listen 127.0.0.1:0 --log-level info
+# Every stage in its own group (the grouping controller off): a fused stage has no queue wait, so
+# its queue-wait quantile would be NaN and the per-stage queries below could not all be finite.
+printf 'controllers:\n  grouping:\n    enabled: false\n' >"$scratch/weir.yaml"
+weir_start "$scratch/weir.log" /dev/null "$weir" --config "$scratch/weir.yaml" --root "$scratch/site" \
+  --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --no-admin --log-level info
 public_port=$weir_port metrics_port=$weir_metrics_port
 curl -sf --max-time 5 -o /dev/null "http://127.0.0.1:$metrics_port/metrics" ||
   die "weir's metrics endpoint http://127.0.0.1:$metrics_port/metrics does not answer"

@@ -69,7 +69,7 @@ EOF
 start_weir() {
   local log=$1
   shift
-  weir_start "$log" /dev/null "$weir" --listen 127.0.0.1:0 --log-level info "$@"
+  weir_start "$log" /dev/null "$weir" --listen 127.0.0.1:0 --log-level info --no-admin "$@"
   public_port=$weir_port metrics_port=$weir_metrics_port
 }
 

@@ -54,7 +54,8 @@ line_count() {
 # weir_start LOG OUT COMMAND...: runs COMMAND (weir and its flags, possibly behind prlimit or env,
 # which exec it) in the background with stderr to LOG and stdout to OUT, and waits for the line
 # weir logs last at start-up, "listening on http://HOST:PORT/": every other start-up line is above
-# it. Sets weir_pid, weir_port (the public port) and weir_metrics_port (empty with metrics off).
+# it. Sets weir_pid, weir_port (the public port), weir_metrics_port (empty with metrics off) and
+# weir_admin_port (empty with the admin API off).
 # Start weir with --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 so the kernel picks both
 # ports; the log says which. Exits with the log printed if weir exits or is not ready in time.
 weir_start() {
@@ -86,6 +87,11 @@ weir_start() {
     [[ -n $weir_metrics_port ]] || die_with_log "cannot read the metrics port from the log" "$log"
   elif ! file_has "$log" '\] metrics: off$'; then
     die_with_log "weir is ready but logged no 'metrics:' line above 'listening on'" "$log"
+  fi
+  weir_admin_port=""
+  if file_has "$log" '\] admin API: http://'; then
+    weir_admin_port=$(sed -nE 's|.*\] admin API: http://[^ ]+:([0-9]+)/ .*|\1|p' "$log" | head -n 1)
+    [[ -n $weir_admin_port ]] || die_with_log "cannot read the admin port from the log" "$log"
   fi
 }
 

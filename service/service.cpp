@@ -1,0 +1,309 @@
+#include "service/service.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "admin/server.hpp"
+#include "controllers/control_loop.hpp"
+#include "metrics/endpoint.hpp"
+#include "runtime/version.hpp"
+#include "stages/server.hpp"
+
+namespace weir {
+namespace {
+
+spdlog::level::level_enum spdlog_level(std::string_view level) {
+  if (level == "trace") return spdlog::level::trace;
+  if (level == "debug") return spdlog::level::debug;
+  if (level == "warn") return spdlog::level::warn;
+  if (level == "error") return spdlog::level::err;
+  if (level == "off") return spdlog::level::off;
+  return spdlog::level::info;
+}
+
+std::string read_token(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw config_error("config: admin.token_file: " + path + ": " + std::strerror(errno));
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string token = text.str();
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' '))
+    token.pop_back();
+  if (token.empty()) throw config_error("config: admin.token_file: " + path + " is empty");
+  if (token.find_first_of(" \t\r\n") != std::string::npos)
+    throw config_error("config: admin.token_file: " + path +
+                       " must hold one token (no spaces or line breaks inside it)");
+  return token;
+}
+
+// "config: controllers.pool.busy: ..." -> "controllers.pool.busy: ..." (the API names no file).
+std::string without_prefix(std::string message) {
+  constexpr std::string_view prefix = "config: ";
+  if (std::string_view(message).starts_with(prefix)) message.erase(0, prefix.size());
+  return message;
+}
+
+bool known_controller(std::string_view name) {
+  for (std::string_view n : controller_names)
+    if (n == name) return true;
+  return false;
+}
+
+// The settings that only a restart changes, and whether they differ.
+std::vector<std::string> needs_restart(const config& running, const config& next) {
+  std::vector<std::string> out;
+  const auto check = [&](bool differs, const char* name) {
+    if (differs) out.emplace_back(name);
+  };
+  check(running.listen != next.listen, "listen");
+  check(running.root != next.root, "root");
+  check(running.follow_symlinks_outside_root != next.follow_symlinks_outside_root,
+        "follow_symlinks_outside_root");
+  for (std::size_t i = 0; i < stage_count; ++i) {
+    check(running.stages[i].group != next.stages[i].group, "stages.*.group");
+    check(running.stages[i].queue_capacity != next.stages[i].queue_capacity, "stages.*.queue");
+  }
+  check(running.cache_max_bytes != next.cache_max_bytes ||
+            running.cache_max_file_bytes != next.cache_max_file_bytes ||
+            running.cache_replacement != next.cache_replacement ||
+            running.cache_revalidate != next.cache_revalidate,
+        "cache");
+  check(running.header_timeout != next.header_timeout ||
+            running.keepalive_timeout != next.keepalive_timeout ||
+            running.send_timeout != next.send_timeout,
+        "timeouts");
+  check(running.max_connections != next.max_connections ||
+            running.max_request_line != next.max_request_line ||
+            running.max_header_bytes != next.max_header_bytes ||
+            running.max_headers != next.max_headers || running.send_lowat != next.send_lowat,
+        "limits");
+  check(running.retry_after_seconds != next.retry_after_seconds, "retry_after");
+  check(running.metrics_enabled != next.metrics_enabled ||
+            running.metrics_listen != next.metrics_listen,
+        "metrics");
+  check(running.admin_enabled != next.admin_enabled || running.admin_listen != next.admin_listen ||
+            running.admin_token_file != next.admin_token_file,
+        "admin");
+  check(running.access_log != next.access_log, "access_log");
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+}  // namespace
+
+void set_log_level(std::string_view level) {
+  spdlog::set_level(spdlog_level(level));
+}
+
+service::service(config cfg, config_source reload_from)
+    : reload_from_(std::move(reload_from)), cfg_(std::move(cfg)) {
+  server_ = std::make_unique<server>(cfg_);
+}
+
+service::~service() {
+  stop(std::chrono::milliseconds(0));
+}
+
+void service::start() {
+  std::string token;
+  if (cfg_.admin_enabled && !cfg_.admin_token_file.empty())
+    token = read_token(cfg_.admin_token_file);
+  server_->start();
+  // Controllers read queue waits: stages are timed whenever a controller or /metrics may look.
+  server_->pipeline().set_timing(true);
+  loop_ = std::make_unique<controllers::control_loop>(
+      server_->pipeline(),
+      controllers::control_loop::options{
+          .pool = cfg_.pool, .grouping = cfg_.grouping, .flow = controllers::weir_flow()});
+  loop_->start();
+  if (cfg_.metrics_enabled) {
+    metrics_ = std::make_unique<metrics::endpoint>(
+        cfg_.metrics_listen, [this] { return snapshot(); }, std::string(weir_version));
+  }
+  if (cfg_.admin_enabled) admin_ = std::make_unique<admin::server>(cfg_.admin_listen, *this, token);
+  ready_ = true;
+}
+
+bool service::stop(std::chrono::milliseconds drain) {
+  if (stopped_) return true;
+  stopped_ = true;
+  ready_ = false;            // /readyz says so while the drain runs
+  if (loop_) loop_->stop();  // no regroup under the drain
+  const bool clean = server_->stop(drain);
+  admin_.reset();
+  metrics_.reset();
+  return clean;
+}
+
+void service::apply_controllers(const config& c) {
+  loop_->set_pool(c.pool);
+  loop_->set_grouping(c.grouping);
+}
+
+std::string service::reload() {
+  std::lock_guard lock(mutex_);
+  config next;
+  try {
+    next = reload_from_ ? reload_from_() : cfg_;
+  } catch (const config_error& e) {
+    spdlog::error("reload: {}; still running with the previous configuration", e.what());
+    return e.what();
+  }
+  config applied = next;
+  for (const std::string& field : needs_restart(cfg_, next))
+    spdlog::warn("reload: {} changed; it takes effect at the next restart", field);
+  // Keep what needs a restart at its running value, so the next reload compares with what runs.
+  applied.listen = cfg_.listen;
+  applied.root = cfg_.root;
+  applied.follow_symlinks_outside_root = cfg_.follow_symlinks_outside_root;
+  for (std::size_t i = 0; i < stage_count; ++i) {
+    applied.stages[i].group = cfg_.stages[i].group;
+    applied.stages[i].queue_capacity = cfg_.stages[i].queue_capacity;
+  }
+  applied.cache_max_bytes = cfg_.cache_max_bytes;
+  applied.cache_max_file_bytes = cfg_.cache_max_file_bytes;
+  applied.cache_replacement = cfg_.cache_replacement;
+  applied.cache_revalidate = cfg_.cache_revalidate;
+  applied.header_timeout = cfg_.header_timeout;
+  applied.keepalive_timeout = cfg_.keepalive_timeout;
+  applied.send_timeout = cfg_.send_timeout;
+  applied.max_connections = cfg_.max_connections;
+  applied.max_request_line = cfg_.max_request_line;
+  applied.max_header_bytes = cfg_.max_header_bytes;
+  applied.max_headers = cfg_.max_headers;
+  applied.send_lowat = cfg_.send_lowat;
+  applied.retry_after_seconds = cfg_.retry_after_seconds;
+  applied.metrics_enabled = cfg_.metrics_enabled;
+  applied.metrics_listen = cfg_.metrics_listen;
+  applied.admin_enabled = cfg_.admin_enabled;
+  applied.admin_listen = cfg_.admin_listen;
+  applied.admin_token_file = cfg_.admin_token_file;
+  applied.access_log = cfg_.access_log;
+
+  // Live: policies, pool sizes of stages whose threads changed, the log level, the access log.
+  apply_controllers(applied);
+  for (std::size_t i = 0; i < stage_count; ++i) {
+    if (applied.stages[i].threads == cfg_.stages[i].threads) continue;
+    runtime::group& g = server_->pipeline().group_of(static_cast<runtime::stage_index>(i));
+    g.resize(applied.stages[i].threads);
+    spdlog::info("reload: {} ({}) resized to {} threads", stage_names[i], g.name(),
+                 applied.stages[i].threads);
+  }
+  if (applied.log_level != cfg_.log_level) set_log_level(applied.log_level);
+  if (const std::string why = server_->reopen_access_log(); !why.empty())
+    spdlog::error("reload: cannot reopen the access log: {}; still writing to the old file", why);
+  cfg_ = std::move(applied);
+  spdlog::info("reload: configuration applied");
+  return "";
+}
+
+void service::set_fault_disk_latency(std::chrono::microseconds latency) {
+  server_->set_fault_disk_latency(latency);
+}
+
+std::uint16_t service::port() const {
+  return server_->port();
+}
+std::uint16_t service::metrics_port() const {
+  return metrics_ ? metrics_->port() : 0;
+}
+std::uint16_t service::admin_port() const {
+  return admin_ ? admin_->port() : 0;
+}
+
+config service::running_config() const {
+  std::lock_guard lock(mutex_);
+  return cfg_;
+}
+
+server& service::http() {
+  return *server_;
+}
+
+controllers::control_loop& service::controllers() {
+  return *loop_;
+}
+
+// --- admin::backend -----------------------------------------------------------------------------
+
+server_snapshot service::snapshot() const {
+  server_snapshot s = server_->snapshot();
+  if (loop_) {
+    for (const auto& a : loop_->actions())
+      s.controller_actions.push_back({a.controller, a.action, a.count});
+  }
+  return s;
+}
+
+std::string service::policies_json() const {
+  std::lock_guard lock(mutex_);
+  std::string out = "{";
+  for (std::string_view name : controller_names) {
+    if (out.size() > 1) out += ",";
+    out += "\"" + std::string(name) + "\":" + controller_settings_json(cfg_, name);
+  }
+  return out + "}";
+}
+
+std::optional<std::string> service::policy_json(std::string_view controller) const {
+  if (!known_controller(controller)) return std::nullopt;
+  std::lock_guard lock(mutex_);
+  return controller_settings_json(cfg_, controller);
+}
+
+admin::result service::set_policy(std::string_view controller, std::string_view body,
+                                  bool replace) {
+  if (!known_controller(controller)) {
+    std::string names;
+    for (std::string_view n : controller_names)
+      names += (names.empty() ? "" : ", ") + std::string(n);
+    return {404,
+            "no controller named \"" + std::string(controller) + "\" (controllers: " + names + ")"};
+  }
+  std::lock_guard lock(mutex_);
+  config next;
+  try {
+    next = apply_controller_settings(cfg_, controller, body, replace);
+  } catch (const config_error& e) {
+    return {400, without_prefix(e.what())};
+  }
+  apply_controllers(next);
+  cfg_ = std::move(next);
+  spdlog::info("admin: controllers.{} set: {}", controller,
+               controller_settings_json(cfg_, controller));
+  return {};
+}
+
+std::vector<controllers::decision_record> service::decisions() const {
+  return loop_->recent();
+}
+
+admin::result service::resize(std::string_view group, std::size_t threads) {
+  const std::string why = loop_->resize(group, threads);
+  if (why.empty()) return {};
+  return {why.starts_with("threads:") ? 400 : 404, why};
+}
+
+admin::result service::fuse(std::string_view stage_a, std::string_view stage_b) {
+  const std::string why = loop_->fuse(stage_a, stage_b);
+  if (why.empty()) return {};
+  return {why.starts_with("no stage named") ? 404 : 409, why};
+}
+
+admin::result service::split(std::string_view stage) {
+  const std::string why = loop_->split(stage);
+  if (why.empty()) return {};
+  return {why.starts_with("no stage named") ? 404 : 409, why};
+}
+
+bool service::ready() const {
+  return ready_.load();
+}
+
+}  // namespace weir
