@@ -237,6 +237,65 @@ void print_summary() {
 
 }  // namespace
 
+// What a regroup costs the controller's thread: pipeline::regroup (a new group and its threads,
+// the map switched, the old group retired) and then reaping it (its grace period, its drain, its
+// threads joined), alternating a+b fused and apart, idle or while a sender keeps tasks flowing.
+void regroup(benchmark::State& state, bool under_load) {
+  forward_stage first;
+  lap_stage second;
+  pipeline p;
+  const stage_index a = p.add_stage("a", first);
+  const stage_index b = p.add_stage("b", second);
+  first.next = b;
+  second.first = stage_done;
+  p.assign(a, p.add_group({.name = "a", .capacity = 1024}));
+  p.assign(b, p.add_group({.name = "b", .capacity = 1024}));
+  std::atomic<bool> sending{under_load};
+  std::vector<lap_task> tasks(256);
+  std::thread sender([&] {
+    std::uint64_t sent = 0;
+    while (sending.load(std::memory_order_relaxed)) {
+      // At most the vector's worth in flight: a task is reused only once it has finished.
+      if (sent - second.finished.load(std::memory_order_acquire) >= tasks.size()) {
+        std::this_thread::yield();
+        continue;
+      }
+      lap_task& t = tasks[sent % tasks.size()];
+      t.laps_left = 1;
+      if (p.dispatch(t, a)) ++sent;
+    }
+  });
+  double regroup_ns = 0, reap_ns = 0;
+  std::uint64_t n = 0;
+  bool fused = false;
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (fused) {
+      p.regroup({a}, {.name = "a", .capacity = 1024});
+      p.regroup({b}, {.name = "b", .capacity = 1024});
+    } else {
+      p.regroup({a, b}, {.name = "a+b", .capacity = 1024});
+    }
+    const auto t1 = std::chrono::steady_clock::now();
+    while (p.retiring() > 0) {
+      p.reap();
+      std::this_thread::yield();
+    }
+    const auto t2 = std::chrono::steady_clock::now();
+    regroup_ns += std::chrono::duration<double, std::nano>(t1 - t0).count();
+    reap_ns += std::chrono::duration<double, std::nano>(t2 - t1).count();
+    ++n;
+    fused = !fused;
+  }
+  sending.store(false);
+  sender.join();
+  p.stop();
+  state.counters["regroup_us"] = regroup_ns / static_cast<double>(n) / 1e3;
+  state.counters["retire_us"] = reap_ns / static_cast<double>(n) / 1e3;
+}
+BENCHMARK_CAPTURE(regroup, idle, false)->UseRealTime()->Iterations(200);
+BENCHMARK_CAPTURE(regroup, under_load, true)->UseRealTime()->Iterations(200);
+
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
