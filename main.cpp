@@ -220,24 +220,15 @@ weir::config resolve_config(const cli& c) {
   return cfg;
 }
 
-spdlog::level::level_enum to_spdlog_level(std::string_view level) {
-  if (level == "trace") return spdlog::level::trace;
-  if (level == "debug") return spdlog::level::debug;
-  if (level == "warn") return spdlog::level::warn;
-  if (level == "error") return spdlog::level::err;
-  if (level == "off") return spdlog::level::off;
-  return spdlog::level::info;
-}
-
 void setup_logging(const std::string& level) {
   // Replaces spdlog's default logger (named ""), so the libraries' spdlog::info() calls share
   // this format and level without taking a logger name they might want.
   auto logger =
       std::make_shared<spdlog::logger>("", std::make_shared<spdlog::sinks::stderr_sink_mt>());
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ [%l] %v", spdlog::pattern_time_type::utc);
-  logger->set_level(to_spdlog_level(level));
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(std::move(logger));
+  weir::set_log_level(level);
 }
 
 // Blocked before any thread exists so every worker inherits the mask and only sigwait sees them.

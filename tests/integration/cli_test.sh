@@ -344,9 +344,13 @@ fi
 
 # --- Accept backs off when file descriptors run out -----------------------------------------------
 # Both limits low (weir raises the soft one to the hard one), then more connections than fit.
+# The controllers stay off: a pool resize or a regroup starts threads, and UBSan's vptr check in
+# a new thread needs a free descriptor (a sanitizer artefact that kills the debug build here).
 fd_limit=64
+printf 'controllers: {pool: {enabled: false}, grouping: {enabled: false}}\n' >"$scratch/static.yaml"
 weir_start "$scratch/emfile.err" /dev/null prlimit --nofile=$fd_limit:$fd_limit -- \
-  "$weir" --root "$scratch/site" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --no-admin --log-level info
+  "$weir" --config "$scratch/static.yaml" --root "$scratch/site" --listen 127.0.0.1:0 \
+  --metrics-listen 127.0.0.1:0 --no-admin --log-level info
 pub=http://127.0.0.1:$weir_port
 fds=("/proc/$weir_pid/fd/"*)
 idle_fds=${#fds[@]}
