@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Sourced by the shell integration tests (cli_test.sh, promtool_test.sh,
+# Sourced by the shell integration tests (cli_test.sh, admin_api_test.sh, promtool_test.sh,
 # prometheus_server_test.sh): start weir and learn its ports from its log, wait for conditions,
 # stop processes. Every wait polls a condition in 100 ms steps up to a bound; no fixed sleep
 # decides an outcome. The caller runs under `set -euo pipefail` and calls stop_started_processes
