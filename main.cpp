@@ -386,6 +386,8 @@ int main(int argc, char** argv) {
     }
     weir::config cfg = resolve_config(flags);
     if (flags.test_config) {
+      if (cfg.admin_enabled && !cfg.admin_token_file.empty())
+        (void)weir::read_admin_token(cfg.admin_token_file);
       std::cout << "weir: configuration ok\n";
       return 0;
     }

@@ -50,7 +50,7 @@ std::optional<json> parse_object(std::string_view body, reply& refused) {
     json j = json::parse(body);
     if (j.is_object()) return j;
     refused = error_reply(400, std::string("body: expected a JSON object, got ") + j.type_name());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
     // "[json.exception.parse_error.101] parse error at line 1, column 2: ..." without the id.
     std::string_view what = e.what();
     if (const auto id_end = what.find("] "); what.starts_with("[json.") && id_end != what.npos)

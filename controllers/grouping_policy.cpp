@@ -279,7 +279,11 @@ std::vector<grouping_decision> decide_grouping(const sample& s, grouping_state& 
                                                const grouping_settings& cfg,
                                                const flow_edges& flow) {
   std::vector<grouping_decision> out;
-  if (!cfg.enabled) return out;
+  if (!cfg.enabled) {
+    // Samples from before a pause are not "in a row" with those after it.
+    state.runs.clear();
+    return out;
+  }
   // A window of no length (the sensor's first sample) is no evidence either way.
   if (s.window_ms <= 0) return out;
   remember_means(s, state);

@@ -18,7 +18,10 @@ std::string describe(double util, std::uint64_t wait_p90_ns, const group_sample&
 std::vector<pool_decision> decide_pools(const sample& s, pool_state& state,
                                         const pool_settings& cfg) {
   std::vector<pool_decision> out;
-  if (!cfg.enabled) return out;
+  if (!cfg.enabled) {
+    state.groups.clear();  // runs and idle times from before a pause do not carry over
+    return out;
+  }
   std::erase_if(state.groups, [&](const auto& entry) {
     return std::none_of(s.groups.begin(), s.groups.end(),
                         [&](const group_sample& g) { return g.name == entry.first; });

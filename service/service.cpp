@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -26,7 +27,12 @@ spdlog::level::level_enum spdlog_level(std::string_view level) {
   return spdlog::level::info;
 }
 
-std::string read_token(const std::string& path) {
+}  // namespace
+
+std::string read_admin_token(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw config_error("config: admin.token_file: " + path + " is a directory, not a file");
   std::ifstream in(path);
   if (!in) throw config_error("config: admin.token_file: " + path + ": " + std::strerror(errno));
   std::stringstream text;
@@ -34,12 +40,17 @@ std::string read_token(const std::string& path) {
   std::string token = text.str();
   while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' '))
     token.pop_back();
+  token.erase(0, token.find_first_not_of(" \t\r\n") == std::string::npos
+                     ? token.size()
+                     : token.find_first_not_of(" \t\r\n"));
   if (token.empty()) throw config_error("config: admin.token_file: " + path + " is empty");
   if (token.find_first_of(" \t\r\n") != std::string::npos)
     throw config_error("config: admin.token_file: " + path +
                        " must hold one token (no spaces or line breaks inside it)");
   return token;
 }
+
+namespace {
 
 // "config: controllers.pool.busy: ..." -> "controllers.pool.busy: ..." (the API names no file).
 std::string without_prefix(std::string message) {
@@ -113,7 +124,7 @@ service::~service() {
 void service::start() {
   std::string token;
   if (cfg_.admin_enabled && !cfg_.admin_token_file.empty())
-    token = read_token(cfg_.admin_token_file);
+    token = read_admin_token(cfg_.admin_token_file);
   server_->start();
   // Controllers read queue waits: stages are timed whenever a controller or /metrics may look.
   server_->pipeline().set_timing(true);

@@ -91,6 +91,10 @@ class service : public admin::backend {
   bool stopped_ = false;
 };
 
+/// The bearer token in `path` (surrounding whitespace dropped); config_error naming
+/// admin.token_file when it cannot be read, is empty or holds more than one word.
+std::string read_admin_token(const std::string& path);
+
 /// spdlog's level for a config `log_level` name.
 void set_log_level(std::string_view level);
 

@@ -236,12 +236,16 @@ weir_stop TERM || fail "weir B: still running ${WEIR_STOP_SECS}s after SIGTERM"
 printf 'admin:\n  listen: "0.0.0.0:0"\n' >"$scratch/open.yaml"
 startup_refused "admin.listen off loopback without a token" "admin.listen" \
   --config "$scratch/open.yaml" --root "$scratch/site" --listen 127.0.0.1:0 --no-metrics
-for bad in missing empty; do
+for bad in missing empty directory; do
   tf=$scratch/token-$bad
   [[ $bad == empty ]] && : >"$tf"
+  [[ $bad == directory ]] && mkdir -p "$tf"
   printf 'admin:\n  listen: "127.0.0.1:0"\n  token_file: "%s"\n' "$tf" >"$scratch/$bad.yaml"
   startup_refused "admin.token_file $bad" "admin.token_file" \
     --config "$scratch/$bad.yaml" --root "$scratch/site" --listen 127.0.0.1:0 --no-metrics
+  # --test-config reads the token too: "configuration ok" must mean that weir starts.
+  startup_refused "--test-config, admin.token_file $bad" "admin.token_file" \
+    --config "$scratch/$bad.yaml" --root "$scratch/site" --test-config
 done
 
 # --- weir A: the API without a token -----------------------------------------------------------
@@ -327,6 +331,7 @@ PATCH|pool|{"busy": 0.95, "period": "soon"}|controllers.pool.period:
 PATCH|pool|{"grow_after": 0}|controllers.pool.grow_after:
 PATCH|pool|not json|body: not JSON
 PATCH|pool|[1, 2]|body: expected a JSON object
+PATCH|pool|{"busy": 1e400}|body: not JSON
 PUT|grouping|{"fuse_below": 0.95}|controllers.grouping.fuse_below: 0.95 must be below
 PUT|grouping|{"period": "1ms"}|controllers.grouping.period: 1ms is out of range
 EOF

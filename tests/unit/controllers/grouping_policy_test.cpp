@@ -279,7 +279,8 @@ TEST(grouping_policy, the_flow_names_the_hit_path_and_the_keep_alive_loop) {
 }
 
 TEST(grouping_policy, fuses_quiet_neighbours_after_fuse_after_samples_not_before) {
-  grouping_run run(pipeline_model(two_stages(0.08, 0.05), two_apart), test_settings(), two_stage_flow);
+  grouping_run run(pipeline_model(two_stages(0.08, 0.05), two_apart), test_settings(),
+                   two_stage_flow);
   for (int i = 1; i < run.cfg.fuse_after; ++i) EXPECT_TRUE(run.step().empty()) << "sample " << i;
   const auto d = run.step();
   ASSERT_EQ(d.size(), 1u);
@@ -293,12 +294,24 @@ TEST(grouping_policy, fuses_quiet_neighbours_after_fuse_after_samples_not_before
 }
 
 TEST(grouping_policy, a_lapse_starts_the_count_again) {
-  grouping_run run(pipeline_model(two_stages(0.08, 0.05), two_apart), test_settings(), two_stage_flow);
+  grouping_run run(pipeline_model(two_stages(0.08, 0.05), two_apart), test_settings(),
+                   two_stage_flow);
   EXPECT_EQ(run.steps(3), 0u);
   run.model.stage("read_parse").load = 0.7;  // one busy sample
   EXPECT_EQ(run.steps(1), 0u);
   run.model.stage("read_parse").load = 0.08;
   EXPECT_EQ(run.steps(3), 0u) << "counted the samples before the lapse";
+  EXPECT_EQ(run.steps(1), 1u);
+}
+
+TEST(grouping_policy, a_pause_of_the_controller_starts_the_count_again) {
+  grouping_run run(pipeline_model(two_stages(0.08, 0.05), two_apart), test_settings(),
+                   two_stage_flow);
+  EXPECT_EQ(run.steps(3), 0u);
+  run.cfg.enabled = false;
+  EXPECT_EQ(run.steps(5), 0u);
+  run.cfg.enabled = true;
+  EXPECT_EQ(run.steps(3), 0u) << "counted the samples before the pause";
   EXPECT_EQ(run.steps(1), 1u);
 }
 
@@ -315,10 +328,12 @@ TEST(grouping_policy, fuses_only_a_hop_that_wakes_a_worker_often_enough) {
 
 TEST(grouping_policy, does_not_fuse_what_would_land_in_the_split_region) {
   // Each is under fuse_below, but together they would be 0.9 busy: fusing would invite a split.
-  grouping_run run(pipeline_model(two_stages(0.45, 0.45), two_apart), test_settings(), two_stage_flow);
+  grouping_run run(pipeline_model(two_stages(0.45, 0.45), two_apart), test_settings(),
+                   two_stage_flow);
   EXPECT_EQ(run.steps(200), 0u) << history(run);
   // 0.3 + 0.35 = 0.65 is within 75 % of split_above: it fuses.
-  grouping_run fits(pipeline_model(two_stages(0.3, 0.35), two_apart), test_settings(), two_stage_flow);
+  grouping_run fits(pipeline_model(two_stages(0.3, 0.35), two_apart), test_settings(),
+                    two_stage_flow);
   EXPECT_EQ(fits.steps(10), 1u);
 }
 

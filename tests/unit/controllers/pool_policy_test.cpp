@@ -62,6 +62,7 @@ class pool_run {
     return it == threads_.end() ? initial : it->second;
   }
   const std::vector<pool_decision>& all() const { return all_; }
+  pool_settings& settings() { return settings_; }
   std::int64_t now() const { return s_.now_ms; }
 
  private:
@@ -90,6 +91,19 @@ TEST(pool_policy, a_pause_in_the_pressure_starts_the_count_again) {
   run.step({group("send", 1, 0.97, 5000us)});
   run.step({group("send", 1, 0.97, 50us)});  // the queue emptied
   EXPECT_TRUE(run.step({group("send", 1, 0.97, 5000us)}).empty());
+  EXPECT_TRUE(run.step({group("send", 1, 0.97, 5000us)}).empty());
+  EXPECT_EQ(run.step({group("send", 1, 0.97, 5000us)}).size(), 1u);
+}
+
+TEST(pool_policy, a_pause_of_the_controller_starts_the_count_again) {
+  pool_run run(4);
+  run.step({group("send", 1, 0.97, 5000us)});
+  run.step({group("send", 1, 0.97, 5000us)});
+  run.settings().enabled = false;
+  EXPECT_TRUE(run.step({group("send", 1, 0.97, 5000us)}).empty());
+  run.settings().enabled = true;
+  EXPECT_TRUE(run.step({group("send", 1, 0.97, 5000us)}).empty())
+      << "counted samples before the pause";
   EXPECT_TRUE(run.step({group("send", 1, 0.97, 5000us)}).empty());
   EXPECT_EQ(run.step({group("send", 1, 0.97, 5000us)}).size(), 1u);
 }
