@@ -1,7 +1,7 @@
 # The two commands operators and CI use. Everything else is plain CMake presets.
 #   make run   install missing Debian packages, build release, serve the embedded sample site
 #   make test  install, build release + ASan/UBSan + TSan, run every test suite
-.PHONY: run test build bench clean
+.PHONY: run test build bench bench-controllers clean
 
 ARGS ?= --listen 127.0.0.1:8080
 
@@ -22,6 +22,11 @@ test:
 bench: build
 	scripts/bootstrap.sh bench
 	bench/compare.sh
+
+# controllers on against static topologies; e.g. make bench-controllers BENCH_ARGS="--rounds 3"
+bench-controllers: build
+	scripts/bootstrap.sh bench
+	bench/controllers.sh $(BENCH_ARGS)
 
 clean:
 	rm -rf build

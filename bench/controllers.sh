@@ -4,7 +4,8 @@
 #
 # usage: bench/controllers.sh [--duration SECS] [--rounds N] [--settle SECS] [--layouts LIST]
 #                             [--rate-layouts LIST] [--rate R] [--rate-delay MS]
-#                             [--rate-workloads LIST] [--phases LIST] [--label TEXT] [--help]
+#                             [--rate-workloads LIST] [--phases LIST] [--ctl-config FILE]
+#                             [--label TEXT] [--help]
 # env:   WEIR    weir binary      (default: <repo>/build/release/weir)
 #        SHARED  shared fixtures  (default: <repo>/../shared; uses bench/make-docroot.sh, mix.lua)
 #        DOCROOT cached docroot   (default: ${TMPDIR:-/tmp}/weir-bench-docroot, kept between runs)
@@ -57,6 +58,8 @@ GET /topology and GET /decisions from the admin API, stop.
   --rate-delay MS       each connection's wait between requests, 1..1000 ms (default: 5)
   --rate-workloads LIST c0, mix or c0,mix (default: c0)
   --phases LIST         closed, rate or closed,rate (default: closed,rate)
+  --ctl-config FILE     run the controllers-on configuration with this YAML config (e.g. other
+                        controllers.grouping settings); its root and listen are overridden
   --label TEXT          free text printed with the results and in the RESULT lines
   --help                print this help and exit
 
@@ -93,6 +96,7 @@ RATE=20000
 RATE_DELAY=5
 RATE_WORKLOADS=c0
 PHASES=closed,rate
+CTL_CONFIG=""
 LABEL=""
 while (($#)); do
   opt=$1
@@ -101,7 +105,7 @@ while (($#)); do
     --*=*) val=${opt#*=}; opt=${opt%%=*}; shift ;;
     --help | -h) usage; exit 0 ;;
     --duration | --rounds | --settle | --layouts | --rate-layouts | --rate | --rate-delay | \
-      --rate-workloads | --phases | --label)
+      --rate-workloads | --phases | --ctl-config | --label)
       (($# >= 2)) || usage_error "$opt needs a value"
       val=$2; shift 2 ;;
     *) usage_error "unknown option: $opt" ;;
@@ -116,6 +120,7 @@ while (($#)); do
     --rate-delay) RATE_DELAY=$val ;;
     --rate-workloads) RATE_WORKLOADS=$val ;;
     --phases) PHASES=$val ;;
+    --ctl-config) CTL_CONFIG=$val ;;
     --label) LABEL=$val ;;
     *) usage_error "unknown option: $opt" ;;
   esac
@@ -147,6 +152,10 @@ list_of() {
     seen+="$w "
   done
 }
+if [[ -n $CTL_CONFIG ]]; then
+  [[ -f $CTL_CONFIG && -r $CTL_CONFIG ]] || usage_error "--ctl-config: cannot read '$CTL_CONFIG'"
+  CTL_CONFIG=$(cd "$(dirname "$CTL_CONFIG")" && pwd)/$(basename "$CTL_CONFIG")
+fi
 list_of --rate-workloads "$RATE_WORKLOADS" c0 mix
 RATE_WORKLOAD_LIST=("${LIST[@]}")
 list_of --phases "$PHASES" closed rate
@@ -328,7 +337,7 @@ fi
 DOCROOT=$(cd "$DOCROOT" && pwd)
 
 # ---------------------------------------------------------------------------------- weir configs
-declare -A CONFIG_FILE=([ctl]="")
+declare -A CONFIG_FILE=([ctl]="$CTL_CONFIG")
 i=0
 for c in "${!NORM_OF[@]}"; do
   i=$((i + 1))
@@ -682,9 +691,9 @@ cat <<EOF
 weir controllers benchmark${LABEL:+  [$LABEL]}
   weir:     $WEIR ($("$WEIR" --version 2>/dev/null | head -n 1 || echo "version unknown"))
   docroot:  $DOCROOT
-  configs:  "controllers on" = the defaults (pool and grouping controllers on, every stage its own
-            group at start); layouts = static, controllers off (a=accept r=read_parse
-            c=cache_lookup d=disk_io s=send, ':N' threads, '/' between groups)
+  configs:  controllers on: ${CTL_CONFIG:-the defaults} (pool and grouping controllers on)
+            layouts: static, controllers off (a=accept r=read_parse c=cache_lookup d=disk_io
+            s=send, ':N' threads, '/' between groups)
   closed:   taskset -c $LOAD_CPU wrk -t1 -c$CLOSED_CONNECTIONS -d${DURATION}s --latency, /c0/f0.bin and mix.lua
   rate:     ${RATE} req/s on ${RATE_WORKLOAD_LIST[*]}: each connection waits ${RATE_DELAY} ms after a response (connections calibrated once)
   warm-up:  ${WARMUP_SECS}s (discarded), controllers on: ${warm_ctl}s (--settle)
