@@ -21,6 +21,24 @@ std::int64_t steady_ms() {
   return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
+/// One line of what a sample holds, for `--log-level trace`: each group's utilisation, tasks,
+/// wake-ups per task and queue wait p90, and each stage's mean service time.
+std::string describe(const sample& s) {
+  std::string out = fmt::format("sample over {} ms, {} cores:", s.window_ms, s.cores);
+  for (const group_sample& g : s.groups) {
+    out += fmt::format(" [{} x{} util {:.2f} tasks {} wake/task {:.2f} wait p90 {:.3f} ms]", g.name,
+                       g.threads, utilisation(g, s.window_ms), g.tasks,
+                       g.tasks == 0 ? 0.0 : static_cast<double>(g.wakeups) / g.tasks,
+                       static_cast<double>(g.queue_wait.quantile_ns(0.9)) / 1e6);
+  }
+  for (const stage_sample& st : s.stages) {
+    const std::uint64_t n = st.service.count();
+    out += fmt::format(" {} {:.2f} us", st.name,
+                       n == 0 ? 0.0 : static_cast<double>(st.service.sum_ns) / n / 1e3);
+  }
+  return out;
+}
+
 }  // namespace
 
 control_loop::control_loop(runtime::pipeline& pipe, options opts)
@@ -151,6 +169,7 @@ void control_loop::run_pool(std::int64_t now_ms) {
 void control_loop::run_grouping(std::int64_t now_ms) {
   const sample s = grouping_sensor_.take(now_ms);
   if (s.window_ms <= 0) return;
+  if (spdlog::should_log(spdlog::level::trace)) spdlog::trace("controller grouping: {}", describe(s));
   std::vector<grouping_decision> decisions;
   grouping_settings settings;
   {

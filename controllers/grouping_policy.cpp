@@ -19,7 +19,8 @@ constexpr std::uint64_t min_tasks = 50;
 // as the parts' busy thread-time over the larger pool (the hop's wake-ups are not in the service
 // time, so this errs high) and must stay within 75 % of split_above: a prediction 25 % low, or
 // ±30 % noise around it, still stays below. Its slowest stage must stay under half
-// split_service_ratio (the same dead band as fuse_below against split_above).
+// split_service_ratio, or under half split_service_min (the same dead band as fuse_below against
+// split_above).
 constexpr double fuse_headroom = 0.75;
 constexpr double fuse_service_headroom = 0.5;
 
@@ -120,12 +121,30 @@ double remembered_mean(const grouping_state& state, const std::string& stage) {
   return 0;
 }
 
+std::size_t cpu_threads(const sample& s) {
+  std::size_t n = 0;
+  for (const group_sample& g : s.groups)
+    if (!is_blocking(s, g)) n += g.threads;
+  return n;
+}
+
+std::size_t cpu_groups(const sample& s) {
+  return static_cast<std::size_t>(std::count_if(s.groups.begin(), s.groups.end(),
+                                                [&](const auto& g) { return !is_blocking(s, g); }));
+}
+
 // Saturated: busy and queueing. The stage with the largest share of the service time leaves, so
 // the rest run beside it on another core (with shares summing to one, it also balances best).
+// Only while a core is free for it: with the CPU-bound threads already one per core, the parts
+// would take turns on the same cores and pay a hop for it (more threads on the fused group is
+// the pool controller's answer, and a better one). A group with a blocking stage may always
+// split: its blocking stage's pool grows past the cores.
 void saturated_splits(const sample& s, const grouping_settings& cfg, std::uint64_t split_wait_ns,
                       std::vector<candidate>& out) {
+  const bool core_free = cpu_threads(s) < s.cores;
   for (const group_sample& g : s.groups) {
     if (g.stages.size() < 2) continue;
+    if (!core_free && !is_blocking(s, g)) continue;
     const double util = utilisation(g, s.window_ms);
     const std::uint64_t wait_p90 = g.queue_wait.quantile_ns(0.9);
     if (util < cfg.split_above || wait_p90 <= split_wait_ns) continue;
@@ -168,7 +187,13 @@ void saturated_splits(const sample& s, const grouping_settings& cfg, std::uint64
   }
 }
 
-// One stage's runs dwarf the others': while it runs, the small tasks queue behind it.
+double min_ns(const grouping_settings& cfg) {
+  return static_cast<double>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(cfg.split_service_min).count());
+}
+
+// One stage's runs dwarf the others' and are long enough to matter: while it runs, the small tasks
+// queue behind it.
 void slow_stage_splits(const sample& s, const grouping_settings& cfg, std::vector<candidate>& out) {
   for (const group_sample& g : s.groups) {
     if (g.stages.size() < 2) continue;
@@ -178,7 +203,7 @@ void slow_stage_splits(const sample& s, const grouping_settings& cfg, std::vecto
       if (window_mean(find_stage(s, name), mean)) known.emplace_back(name, mean);
     }
     const slowest slow = slowest_stage(known);
-    if (slow.ratio < cfg.split_service_ratio) continue;
+    if (slow.ratio < cfg.split_service_ratio || slow.mean_ns < min_ns(cfg)) continue;
     std::vector<std::string> others;
     for (const auto& k : known)
       if (k.first != slow.stage) others.push_back(k.first);
@@ -209,17 +234,30 @@ double hop_cost(const group_sample& to, std::string& text) {
   return cost;
 }
 
+// Two neighbouring groups fuse when the hop between them costs more than their isolation is
+// worth, which is so in either of two cases:
+// - crowded: more CPU-bound groups than cores. Each needs a thread, so their threads take turns on
+//   the cores and every hop between two of them is a context switch, whatever the load; fused,
+//   the pool controller can give the group as many threads as it needs, up to the cores, and no
+//   parallelism is lost. (So under full load on one core everything but disk_io fuses.)
+// - low load: both groups lightly loaded and the hop wakes a parked worker often.
+// In both, never a fuse that would put a slow stage (split_service_ratio and split_service_min,
+// with their dead band) back with fast ones.
 void fuses(const sample& s, const grouping_state& state, const grouping_settings& cfg,
            const flow_edges& flow, std::vector<candidate>& out) {
+  const std::size_t cpu_count = cpu_groups(s);
+  const bool crowded = cpu_count > s.cores;
   for (std::size_t i = 0; i < s.groups.size(); ++i) {
     for (std::size_t j = i + 1; j < s.groups.size(); ++j) {
       const group_sample& a = s.groups[i];
       const group_sample& b = s.groups[j];
-      if (!cfg.fuse_blocking && (is_blocking(s, a) || is_blocking(s, b))) continue;
+      const bool blocks = is_blocking(s, a) || is_blocking(s, b);
+      if (!cfg.fuse_blocking && blocks) continue;
       const bool a_to_b = has_edge(flow, a, b), b_to_a = has_edge(flow, b, a);
       if (!a_to_b && !b_to_a) continue;
       const double ua = utilisation(a, s.window_ms), ub = utilisation(b, s.window_ms);
-      if (ua > cfg.fuse_below || ub > cfg.fuse_below) continue;
+      const bool crowd_fuse = crowded && !blocks;
+      if (!crowd_fuse && (ua > cfg.fuse_below || ub > cfg.fuse_below)) continue;
       // Fusing removes the hop both ways: the dearer direction is what it saves.
       double cost = 0;
       std::string cost_text;
@@ -232,11 +270,11 @@ void fuses(const sample& s, const grouping_state& state, const grouping_settings
           cost_text = std::move(text);
         }
       }
-      if (cost < cfg.fuse_wakeups_per_task) continue;
+      if (!crowd_fuse && cost < cfg.fuse_wakeups_per_task) continue;
       const double ta = static_cast<double>(a.threads), tb = static_cast<double>(b.threads);
       const double fused_threads = std::max({ta, tb, 1.0});
       const double predicted = (ua * ta + ub * tb) / fused_threads;
-      if (predicted > cfg.split_above * fuse_headroom) continue;
+      if (!crowd_fuse && predicted > cfg.split_above * fuse_headroom) continue;
 
       std::vector<std::string> stages = a.stages;
       stages.insert(stages.end(), b.stages.begin(), b.stages.end());
@@ -247,22 +285,29 @@ void fuses(const sample& s, const grouping_state& state, const grouping_settings
       for (const std::string& name : stages)
         if (const double m = remembered_mean(state, name); m > 0) known.emplace_back(name, m);
       const slowest slow = slowest_stage(known);
-      if (slow.ratio >= cfg.split_service_ratio * fuse_service_headroom) continue;
+      if (slow.ratio >= cfg.split_service_ratio * fuse_service_headroom &&
+          slow.mean_ns >= min_ns(cfg) * fuse_service_headroom)
+        continue;
 
       const std::string slow_text =
-          slow.ratio > 0
-              ? fmt::format(", slowest stage {} {:.1f}x the others", slow.stage, slow.ratio)
-              : std::string();
+          slow.ratio > 0 ? fmt::format(", slowest stage {} {:.1f} us, {:.1f}x the others",
+                                       slow.stage, slow.mean_ns / 1e3, slow.ratio)
+                         : std::string();
       std::string key = "fuse:" + members(a.stages) + "|" + members(b.stages);
-      out.push_back(
-          {std::move(key),
-           rank::fuse,
-           cost,
-           {grouping_decision::kind::fuse, std::move(stages),
-            fmt::format("low load: {} {:.2f} and {} {:.2f} busy, {}, predicted fused utilisation "
-                        "{:.2f}{}",
-                        members(a.stages), ua, members(b.stages), ub, cost_text, predicted,
-                        slow_text)}});
+      std::string why =
+          crowd_fuse
+              ? fmt::format("crowded: {} CPU-bound groups on {} cores: {} {:.2f} and {} {:.2f} "
+                            "busy, {}{}",
+                            cpu_count, s.cores, members(a.stages), ua, members(b.stages), ub,
+                            cost_text, slow_text)
+              : fmt::format("low load: {} {:.2f} and {} {:.2f} busy, {}, predicted fused "
+                            "utilisation {:.2f}{}",
+                            members(a.stages), ua, members(b.stages), ub, cost_text, predicted,
+                            slow_text);
+      out.push_back({std::move(key),
+                     rank::fuse,
+                     cost,
+                     {grouping_decision::kind::fuse, std::move(stages), std::move(why)}});
     }
   }
 }

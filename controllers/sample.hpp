@@ -48,12 +48,15 @@ struct sample {
 };
 
 /// Share of the pool's capacity in use over the window (0 = idle, 1 = every worker always busy):
-/// service time over thread time, or the instant busy share when that is higher (a worker stuck
-/// in a long disk read has not finished a task yet, so its time is not in `service_ns`).
+/// service time over thread time. For a blocking group, the instant busy share when that is
+/// higher: a worker stuck in a long disk read has not finished a task yet, so its time is not in
+/// `service_ns`. A CPU-bound group's tasks end within microseconds, so its window share is the
+/// measurement, and one instant (busy or not) would only add noise.
 inline double utilisation(const group_sample& g, std::int64_t window_ms) {
   if (g.threads == 0) return 0;
   const double capacity_ns = static_cast<double>(window_ms) * 1e6 * static_cast<double>(g.threads);
   const double over_window = capacity_ns > 0 ? static_cast<double>(g.service_ns) / capacity_ns : 0;
+  if (!g.blocking) return over_window;
   const double now = static_cast<double>(g.busy_threads) / static_cast<double>(g.threads);
   return over_window > now ? over_window : now;
 }

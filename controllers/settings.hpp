@@ -52,6 +52,9 @@ struct grouping_settings {
   /// ...or when one of its stages' mean service time is this many times the others' (a large
   /// send holding up small hits).
   double split_service_ratio = 10.0;
+  /// ...and its mean service time is at least this: a stage that runs for less can delay the
+  /// tasks behind it by no more than that, far under `split_wait`, so it never counts as slow.
+  std::chrono::microseconds split_service_min{100};
   /// Samples in a row a condition must hold before the controller acts.
   int fuse_after = 8;
   int split_after = 2;

@@ -61,6 +61,7 @@ constexpr duration_range<milliseconds> pool_period_range{milliseconds(1), millis
 constexpr duration_range<milliseconds> grouping_period_range{milliseconds(10),
                                                              milliseconds(minute_ms)};
 constexpr duration_range<microseconds> queue_wait_range{microseconds(10), microseconds(1'000'000)};
+constexpr duration_range<microseconds> service_min_range{microseconds(1), microseconds(1'000'000)};
 constexpr duration_range<milliseconds> hold_range{milliseconds(0), milliseconds(hour_ms)};
 constexpr ratio_range busy_range{0.05, 1};   // utilisation that counts as busy
 constexpr ratio_range fraction_range{0, 1};  // shares of capacity or of tasks
@@ -293,6 +294,7 @@ void knobs(Settings& s, F&& f) {
     f("split_above", s.split_above, busy_range);
     f("split_wait", s.split_wait, queue_wait_range);
     f("split_service_ratio", s.split_service_ratio, service_ratio_range);
+    f("split_service_min", s.split_service_min, service_min_range);
     f("fuse_after", s.fuse_after, samples_range);
     f("split_after", s.split_after, samples_range);
     f("cooldown", s.cooldown, hold_range);

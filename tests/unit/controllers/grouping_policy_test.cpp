@@ -85,13 +85,15 @@ class pipeline_model {
 
   /// Overrides the queue wait the load implies (a busy group whose queue does not build).
   std::optional<std::chrono::microseconds> wait;
+  /// The cores weir may use.
+  unsigned cores = 2;
 
   sample next() {
     sample s;
     now_ms_ += period_ms;
     s.now_ms = now_ms_;
     s.window_ms = period_ms;
-    s.cores = 2;
+    s.cores = cores;
     std::vector<stage_sample> stages(stages_.size());
     for (const auto& g : groups_) {
       group_sample gs;
@@ -151,9 +153,18 @@ class pipeline_model {
           from.push_back(i);
       }
       ASSERT_EQ(from.size(), 2u) << "a fuse of other than two groups: " << members(d.stages);
-      group fused{{}, std::max(groups_[from[0]].threads, groups_[from[1]].threads)};
-      for (const std::size_t i : from)
-        for (const auto& s : groups_[i].stages) fused.stages.push_back(s);
+      // As the actuator: the two pools together, CPU-bound ones capped at one thread per core
+      // (or the larger pool, if that is more).
+      const std::size_t ta = groups_[from[0]].threads, tb = groups_[from[1]].threads;
+      group fused{{}, ta + tb};
+      bool blocks = false;
+      for (const std::size_t i : from) {
+        for (const auto& s : groups_[i].stages) {
+          fused.stages.push_back(s);
+          blocks = blocks || stage(s).blocking;
+        }
+      }
+      if (!blocks) fused.threads = std::min(fused.threads, std::max<std::size_t>({ta, tb, cores}));
       std::sort(fused.stages.begin(), fused.stages.end(),
                 [&](const auto& a, const auto& b) { return index(a) < index(b); });
       ASSERT_EQ(fused.stages, d.stages) << "the decision names the fused group's stages in order";
@@ -165,8 +176,12 @@ class pipeline_model {
                              [&](const group& g) { return holds(g, d.stages[0]); });
       ASSERT_NE(it, groups_.end());
       ASSERT_GE(it->stages.size(), 2u) << "split a group of one";
+      // As the actuator: the leaving stage takes half the pool (all of it if it blocks).
+      const bool blocks = stage(d.stages[0]).blocking;
+      const std::size_t leaving = blocks ? it->threads : std::max<std::size_t>(1, it->threads / 2);
+      it->threads = blocks ? 1 : std::max<std::size_t>(1, it->threads - leaving);
       std::erase(it->stages, d.stages[0]);
-      groups_.push_back({{d.stages[0]}, stage(d.stages[0]).threads});
+      groups_.push_back({{d.stages[0]}, leaving});
     }
     order();
   }
@@ -350,12 +365,16 @@ TEST(grouping_policy, fuses_the_hit_path_though_disk_io_sits_between_them_in_the
       s.runs = load * 20000;  // 12.5 us a run
     }
   }
-  grouping_run run(pipeline_model(stages, all_apart));
+  // On eight cores, so that the four CPU-bound groups are not crowded: the low-load rule alone.
+  pipeline_model model(stages, all_apart);
+  model.cores = 8;
+  grouping_run run(std::move(model));
   EXPECT_EQ(run.steps(3), 0u);
   const auto d = run.step();
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].action, kind::fuse);
   EXPECT_EQ(d[0].stages, (std::vector<std::string>{"cache_lookup", "send"})) << d[0].why;
+  EXPECT_NE(d[0].why.find("low load"), std::string::npos) << d[0].why;
   EXPECT_EQ(run.steps(100), 0u) << history(run);
 }
 
@@ -441,14 +460,14 @@ TEST(grouping_policy, a_busy_group_whose_queue_does_not_build_stays_fused) {
 }
 
 TEST(grouping_policy, splits_the_stage_whose_service_time_dwarfs_the_others) {
-  // 2000 req/s of large files: send takes 80 us a run, the others 2 to 5 us; the group is quiet.
-  grouping_run run(pipeline_model(weir_at(2000, 80), all_fused));
+  // 2000 req/s of large files: send takes 200 us a run, the others 2 to 5 us; the group is quiet.
+  grouping_run run(pipeline_model(weir_at(2000, 200), all_fused));
   EXPECT_TRUE(run.step().empty());
   const auto d = run.step();
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].action, kind::split);
   EXPECT_EQ(d[0].stages, std::vector<std::string>{"send"});
-  EXPECT_NE(d[0].why.find("slow stage: send mean service 80.0 us"), std::string::npos) << d[0].why;
+  EXPECT_NE(d[0].why.find("slow stage: send mean service 200.0 us"), std::string::npos) << d[0].why;
   // The hop back is expensive and both are quiet, but fusing would only split again.
   EXPECT_EQ(run.steps(400), 0u) << history(run);
   // Nor when traffic stops: the policy remembers what a send costs.
@@ -460,7 +479,7 @@ TEST(grouping_policy, splits_the_stage_whose_service_time_dwarfs_the_others) {
 }
 
 TEST(grouping_policy, a_stage_with_too_few_runs_is_not_judged) {
-  auto stages = weir_at(2000, 80);
+  auto stages = weir_at(2000, 200);
   for (auto& s : stages) {
     if (s.name == "send") s.runs = 10;  // ten 2 ms sends
   }
@@ -488,6 +507,80 @@ TEST(grouping_policy, a_window_of_no_length_is_no_evidence) {
   EXPECT_TRUE(state.runs.empty());
 }
 
+// Full load on one core (weir pinned to a CPU): four CPU-bound groups take turns on it, so every
+// hop is a context switch. Everything but disk_io fuses, busy as it is, and the saturated fused
+// group stays fused: with no core free, its parts would only take turns again.
+TEST(grouping_policy, crowded_cores_fuse_everything_but_disk_io_even_at_full_load) {
+  for (const unsigned seed : {1u, 2u, 3u}) {
+    // 60k req/s of 500 B hits, send's 13 us of kernel time a run (measured on loopback): more
+    // than the core can do, so every sample is saturated.
+    pipeline_model model(weir_at(60000, 13), all_apart, 0.3, seed);
+    model.cores = 1;
+    grouping_run run(std::move(model));
+    run.steps(1000);
+    EXPECT_EQ(run.model.layout(), "accept+read_parse+cache_lookup+send | disk_io")
+        << "seed " << seed << history(run);
+    ASSERT_EQ(run.all.size(), 3u) << "seed " << seed << history(run);
+    for (const auto& [at, d] : run.all) {
+      EXPECT_EQ(d.action, kind::fuse);
+      EXPECT_NE(d.why.find("CPU-bound groups on 1 cores"), std::string::npos) << d.why;
+    }
+  }
+}
+
+// On two cores, crowding alone fuses down to two CPU-bound groups; past that, the low-load rule
+// decides, and at full load it does not.
+TEST(grouping_policy, crowding_stops_at_one_group_per_core) {
+  for (const unsigned seed : {1u, 2u}) {
+    // 200k req/s: every group but accept above fuse_below, so the low-load rule fuses nothing.
+    grouping_run run(pipeline_model(weir_at(200000), all_apart, 0.3, seed));
+    run.steps(1000);
+    std::size_t cpu_groups = 0;
+    for (const char* st : {"accept", "read_parse", "cache_lookup", "send"})
+      if (run.model.group_of(st).front() == st) ++cpu_groups;
+    EXPECT_EQ(cpu_groups, 2u) << "seed " << seed << history(run);
+    EXPECT_EQ(run.model.group_of("disk_io"), std::vector<std::string>{"disk_io"});
+    EXPECT_EQ(run.steps(1000), 0u) << "seed " << seed << history(run);
+  }
+}
+
+// Sending a small response costs ten times a cache hit, but 40 us delays a hit behind it by only
+// that much: under split_service_min a stage is never slow. From 50 us (half the minimum, with a
+// ratio of half split_service_ratio) a fuse is refused: the dead band.
+TEST(grouping_policy, a_stage_under_split_service_min_is_never_slow) {
+  for (const bool crowded : {false, true}) {
+    SCOPED_TRACE(crowded ? "crowded" : "not crowded");
+    const unsigned cores = crowded ? 1 : 8;
+    pipeline_model fused(weir_at(5000, 40), all_fused, 0.3, 5);
+    fused.cores = cores;
+    grouping_run stays(std::move(fused));
+    EXPECT_EQ(stays.steps(400), 0u) << history(stays);
+
+    pipeline_model apart(weir_at(5000, 40), all_apart, 0.3, 5);
+    apart.cores = cores;
+    grouping_run fuses(std::move(apart));
+    fuses.steps(400);
+    EXPECT_EQ(fuses.model.layout(), "accept+read_parse+cache_lookup+send | disk_io")
+        << history(fuses);
+
+    pipeline_model slow(weir_at(5000, 60), all_apart, 0.3, 5);
+    slow.cores = cores;
+    grouping_run refuses(std::move(slow));
+    refuses.steps(400);
+    EXPECT_EQ(refuses.model.group_of("send"), std::vector<std::string>{"send"})
+        << history(refuses);
+  }
+  // A lower minimum makes the 40 us send slow again.
+  grouping_settings cfg = test_settings();
+  cfg.split_service_min = 30us;
+  pipeline_model model(weir_at(5000, 40), all_fused);
+  model.cores = 8;
+  grouping_run run(std::move(model), cfg);
+  EXPECT_EQ(run.steps(2), 1u);
+  ASSERT_EQ(run.all.size(), 1u);
+  EXPECT_EQ(run.all[0].second.stages, std::vector<std::string>{"send"});
+}
+
 // ±30 % jitter on every number around a load clearly in one region: at most the one decision
 // that region calls for.
 TEST(grouping_policy, noisy_input_never_makes_it_flip) {
@@ -507,7 +600,7 @@ TEST(grouping_policy, noisy_input_never_makes_it_flip) {
        {"accept", "read_parse", "cache_lookup", "send"}},
       {"saturated: send leaves", 90000, 6, all_fused, kind::split, {"send"}},
       {"between: busy, not saturated", 120000, 6, front_fused, std::nullopt, {}},
-      {"large sends: send leaves", 2000, 80, all_fused, kind::split, {"send"}},
+      {"large sends: send leaves", 2000, 200, all_fused, kind::split, {"send"}},
   };
   for (const regime& r : regimes) {
     SCOPED_TRACE(r.name);
@@ -531,7 +624,7 @@ TEST(grouping_policy, a_simulated_pipeline_converges_and_does_not_oscillate) {
   for (const double jitter : {0.0, 0.3}) {
     for (const double rate :
          {0.0, 2000.0, 20000.0, 50000.0, 70000.0, 90000.0, 120000.0, 200000.0}) {
-      for (const double send_us : {6.0, 80.0}) {
+      for (const double send_us : {6.0, 200.0}) {
         for (const topology& start : {all_apart, all_fused}) {
           SCOPED_TRACE(testing::Message() << rate << " req/s, send " << send_us << " us, jitter "
                                           << jitter << ", from " << members(start.front()));

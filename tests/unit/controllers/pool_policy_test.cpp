@@ -243,6 +243,18 @@ TEST(pool_policy, forgets_groups_that_are_gone) {
   EXPECT_TRUE(run.step({group("a", 1, 0.97, 5000us)}).empty()) << "kept a's count across";
 }
 
+// A CPU-bound group's short tasks are in its service time: one instant's busy workers are noise.
+// A blocking group's worker stuck in a long read has not finished yet: its busy share counts.
+TEST(utilisation, counts_busy_workers_only_for_a_blocking_group) {
+  group_sample g = group("send", 2, 0.1, 10us);
+  g.busy_threads = 2;
+  EXPECT_NEAR(utilisation(g, period_ms), 0.1, 1e-9);
+  g.blocking = true;
+  EXPECT_NEAR(utilisation(g, period_ms), 1.0, 1e-9);
+  g.busy_threads = 0;
+  EXPECT_NEAR(utilisation(g, period_ms), 0.1, 1e-9);
+}
+
 TEST(histogram_quantile, interpolates_inside_the_bucket) {
   runtime::histogram_snapshot h;
   EXPECT_EQ(h.quantile_ns(0.9), 0u);
