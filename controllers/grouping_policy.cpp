@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -23,6 +24,10 @@ constexpr std::uint64_t min_tasks = 50;
 // split_above).
 constexpr double fuse_headroom = 0.75;
 constexpr double fuse_service_headroom = 0.5;
+// A stage busy for less than this share of one thread is never the slow one, however long its
+// runs: a small task finds it running less than one time in twenty, so what it delays is noise.
+// (accept takes 25-30 us a run, a burst of new connections at a time, but at a few runs a second.)
+constexpr double slow_min_busy = 0.05;
 
 enum class rank { saturated, slow_stage, fuse };
 
@@ -68,13 +73,16 @@ bool has_edge(const flow_edges& flow, const group_sample& from, const group_samp
                      [&](const auto& e) { return holds(from, e.first) && holds(to, e.second); });
 }
 
-/// A mean service time this window measured on enough runs, else none.
-bool window_mean(const stage_sample* st, double& mean_ns) {
-  if (st == nullptr) return false;
+using stage_cost = grouping_state::stage_cost;
+
+/// A stage's cost as this window measured it on enough runs, else none.
+std::optional<stage_cost> window_cost(const sample& s, const stage_sample* st) {
+  if (st == nullptr || s.window_ms <= 0) return std::nullopt;
   const std::uint64_t runs = st->service.count();
-  if (runs < min_tasks || st->service.sum_ns == 0) return false;
-  mean_ns = static_cast<double>(st->service.sum_ns) / static_cast<double>(runs);
-  return true;
+  if (runs < min_tasks || st->service.sum_ns == 0) return std::nullopt;
+  const auto sum = static_cast<double>(st->service.sum_ns);
+  return stage_cost{st->name, sum / static_cast<double>(runs),
+                    sum / (static_cast<double>(s.window_ms) * 1e6)};
 }
 
 struct slowest {
@@ -82,16 +90,18 @@ struct slowest {
   double mean_ns = 0, others_ns = 0, ratio = 0;  // ratio 0: fewer than two stages known
 };
 
-/// The stage whose mean service time is the largest multiple of the mean of the others' means.
-slowest slowest_stage(const std::vector<std::pair<std::string, double>>& known) {
+/// Of the stages busy for at least `min_busy` of a thread, the one whose mean service time is the
+/// largest multiple of the mean of the others' means (all the others').
+slowest slowest_stage(const std::vector<stage_cost>& known, double min_busy) {
   slowest out;
   if (known.size() < 2) return out;
   double total = 0;
-  for (const auto& k : known) total += k.second;
-  for (const auto& [stage, mean] : known) {
-    const double others = (total - mean) / static_cast<double>(known.size() - 1);
+  for (const stage_cost& k : known) total += k.mean_ns;
+  for (const stage_cost& k : known) {
+    if (k.busy < min_busy) continue;
+    const double others = (total - k.mean_ns) / static_cast<double>(known.size() - 1);
     if (others <= 0) continue;
-    if (mean / others > out.ratio) out = {stage, mean, others, mean / others};
+    if (k.mean_ns / others > out.ratio) out = {k.stage, k.mean_ns, others, k.mean_ns / others};
   }
   return out;
 }
@@ -102,23 +112,23 @@ int run_of(const grouping_state& state, const std::string& key) {
   return 0;
 }
 
-void remember_means(const sample& s, grouping_state& state) {
+void remember_costs(const sample& s, grouping_state& state) {
   for (const stage_sample& st : s.stages) {
-    double mean = 0;
-    if (!window_mean(&st, mean)) continue;
-    auto it = std::find_if(state.service_mean_ns.begin(), state.service_mean_ns.end(),
-                           [&](const auto& m) { return m.first == st.name; });
-    if (it == state.service_mean_ns.end())
-      state.service_mean_ns.emplace_back(st.name, mean);
+    const std::optional<stage_cost> cost = window_cost(s, &st);
+    if (!cost) continue;
+    auto it = std::find_if(state.costs.begin(), state.costs.end(),
+                           [&](const stage_cost& c) { return c.stage == st.name; });
+    if (it == state.costs.end())
+      state.costs.push_back(*cost);
     else
-      it->second = mean;
+      *it = *cost;
   }
 }
 
-double remembered_mean(const grouping_state& state, const std::string& stage) {
-  for (const auto& [name, mean] : state.service_mean_ns)
-    if (name == stage) return mean;
-  return 0;
+const stage_cost* remembered_cost(const grouping_state& state, const std::string& stage) {
+  for (const stage_cost& c : state.costs)
+    if (c.stage == stage) return &c;
+  return nullptr;
 }
 
 std::size_t cpu_threads(const sample& s) {
@@ -197,16 +207,14 @@ double min_ns(const grouping_settings& cfg) {
 void slow_stage_splits(const sample& s, const grouping_settings& cfg, std::vector<candidate>& out) {
   for (const group_sample& g : s.groups) {
     if (g.stages.size() < 2) continue;
-    std::vector<std::pair<std::string, double>> known;
-    for (const std::string& name : g.stages) {
-      double mean = 0;
-      if (window_mean(find_stage(s, name), mean)) known.emplace_back(name, mean);
-    }
-    const slowest slow = slowest_stage(known);
+    std::vector<stage_cost> known;
+    for (const std::string& name : g.stages)
+      if (auto cost = window_cost(s, find_stage(s, name))) known.push_back(*cost);
+    const slowest slow = slowest_stage(known, slow_min_busy);
     if (slow.ratio < cfg.split_service_ratio || slow.mean_ns < min_ns(cfg)) continue;
     std::vector<std::string> others;
-    for (const auto& k : known)
-      if (k.first != slow.stage) others.push_back(k.first);
+    for (const stage_cost& k : known)
+      if (k.stage != slow.stage) others.push_back(k.stage);
     out.push_back(
         {"split-slow:" + slow.stage + "/" + members(g.stages),
          rank::slow_stage,
@@ -281,10 +289,10 @@ void fuses(const sample& s, const grouping_state& state, const grouping_settings
       std::stable_sort(stages.begin(), stages.end(), [&](const auto& x, const auto& y) {
         return position(s, x) < position(s, y);
       });
-      std::vector<std::pair<std::string, double>> known;
+      std::vector<stage_cost> known;
       for (const std::string& name : stages)
-        if (const double m = remembered_mean(state, name); m > 0) known.emplace_back(name, m);
-      const slowest slow = slowest_stage(known);
+        if (const stage_cost* c = remembered_cost(state, name)) known.push_back(*c);
+      const slowest slow = slowest_stage(known, slow_min_busy * fuse_service_headroom);
       if (slow.ratio >= cfg.split_service_ratio * fuse_service_headroom &&
           slow.mean_ns >= min_ns(cfg) * fuse_service_headroom)
         continue;
@@ -331,7 +339,7 @@ std::vector<grouping_decision> decide_grouping(const sample& s, grouping_state& 
   }
   // A window of no length (the sensor's first sample) is no evidence either way.
   if (s.window_ms <= 0) return out;
-  remember_means(s, state);
+  remember_costs(s, state);
 
   const auto split_wait_ns = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(cfg.split_wait).count());

@@ -35,10 +35,15 @@ struct grouping_state {
   std::int64_t last_change_ms = -1;  // -1: never
   // Consecutive samples a candidate held, by a key naming the candidate (e.g. "fuse:a+b").
   std::vector<std::pair<std::string, int>> runs;
-  // Each stage's mean service time (ns) from the last window with enough runs to measure it: a
-  // fuse that would put a slow stage back with fast ones is refused even while traffic is too
-  // light to measure it again.
-  std::vector<std::pair<std::string, double>> service_mean_ns;
+  /// A stage's cost from the last window with enough runs to measure it: a fuse that would put a
+  /// slow stage back with fast ones is refused even while traffic is too light to measure it
+  /// again.
+  struct stage_cost {
+    std::string stage;
+    double mean_ns = 0;  // mean service time of a run
+    double busy = 0;     // its runs' time over the window (0.1: a tenth of one thread)
+  };
+  std::vector<stage_cost> costs;
 };
 
 /// At most one decision per call (one regroup per period: the next sample shows its effect).

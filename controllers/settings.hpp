@@ -54,7 +54,7 @@ struct grouping_settings {
   double split_service_ratio = 10.0;
   /// ...and its mean service time is at least this: a stage that runs for less can delay the
   /// tasks behind it by no more than that, far under `split_wait`, so it never counts as slow.
-  std::chrono::microseconds split_service_min{100};
+  std::chrono::microseconds split_service_min{50};
   /// Samples in a row a condition must hold before the controller acts.
   int fuse_after = 8;
   int split_after = 2;

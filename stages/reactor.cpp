@@ -1,6 +1,7 @@
 #include "stages/reactor.hpp"
 
 #include <pthread.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -50,6 +51,16 @@ void reactor::start() {
   running_.store(true);
   thread_ = std::thread([this] {
     ::pthread_setname_np(::pthread_self(), "weir-reactor");
+    // SCHED_BATCH: a readiness event that wakes the loop does not preempt a worker mid-batch. On
+    // a busy core the loop otherwise woke for nearly every request and took the core from the
+    // worker each time (measured on one core, one fused group: about a third of a loop wake-up
+    // and a third of a worker preemption per request); deferred to the worker's park or the end
+    // of its slice, it finds the events of many requests at once. An idle core runs it at once,
+    // as before. Lowering a thread's policy needs no privilege; if it fails anyway, nothing else
+    // changes.
+    const sched_param normal{};
+    if (::pthread_setschedparam(::pthread_self(), SCHED_BATCH, &normal) != 0)
+      spdlog::debug("reactor: SCHED_BATCH refused; the loop keeps the default policy");
     run();
   });
 }

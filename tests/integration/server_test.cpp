@@ -4,10 +4,13 @@
 #include "stages/server.hpp"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <atomic>
 #include <chrono>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <set>
@@ -151,6 +154,42 @@ class ServerTest : public ::testing::Test {
   std::unique_ptr<server> server_;
   std::uint16_t port_ = 0;
 };
+
+// --- threads -----------------------------------------------------------------------------------
+
+// The event loop runs SCHED_BATCH (stages/reactor.cpp: its wake-ups do not preempt a worker), the
+// workers the default policy. Each thread names itself and sets its policy once it runs, so the
+// test waits for both.
+TEST_F(ServerTest, TheEventLoopThreadIsScheduledBatch) {
+  start();
+  struct census {
+    int loops = 0, batch_loops = 0, workers = 0, other_workers = 0;
+  };
+  const auto look = [] {
+    census c;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+      std::ifstream comm(entry.path() / "comm");
+      std::string name;
+      std::getline(comm, name);
+      const int policy = ::sched_getscheduler(std::stoi(entry.path().filename().string()));
+      if (name == "weir-reactor") {
+        ++c.loops;
+        if (policy == SCHED_BATCH) ++c.batch_loops;
+      } else if (name.find('/') != std::string::npos) {  // a worker: "<group>/<n>"
+        ++c.workers;
+        if (policy == SCHED_OTHER) ++c.other_workers;
+      }
+    }
+    return c;
+  };
+  census c;
+  EXPECT_TRUE(eventually(10s, [&] {
+    c = look();
+    return c.batch_loops == 1 && c.workers > 0;
+  })) << c.loops << " threads named weir-reactor, " << c.batch_loops << " of them SCHED_BATCH";
+  EXPECT_EQ(c.loops, 1);
+  EXPECT_EQ(c.other_workers, c.workers) << "a worker is not SCHED_OTHER";
+}
 
 // --- GET and HEAD ---------------------------------------------------------------------------
 

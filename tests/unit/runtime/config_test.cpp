@@ -917,7 +917,7 @@ TEST(controller_settings, json_has_every_key_in_order) {
   EXPECT_EQ(controller_settings_json(c, "grouping"),
             R"({"enabled": true, "dry_run": false, "period": "250ms", "fuse_below": 0.5, )"
             R"("fuse_wakeups_per_task": 0.05, "split_above": 0.9, "split_wait": "2ms", )"
-            R"("split_service_ratio": 10, "split_service_min": "100us", "fuse_after": 8, )"
+            R"("split_service_ratio": 10, "split_service_min": "50us", "fuse_after": 8, )"
             R"("split_after": 2, "cooldown": "2s", )"
             R"("fuse_blocking": false})");
   const std::string odd = controller_settings_json(unusual_controllers(), "pool");
