@@ -789,7 +789,7 @@ TEST_F(config_file_test, controller_and_admin_keys_are_checked) {
       "controllers: {grouping: {split: 1}}",
       "controllers.grouping.split: unknown key (expected one of enabled, dry_run, period, "
       "fuse_below, fuse_wakeups_per_task, split_above, split_wait, split_service_ratio, "
-      "fuse_after, split_after, cooldown, fuse_blocking)");
+      "split_service_min, fuse_after, split_after, cooldown, fuse_blocking)");
   EXPECT_CONFIG_ERROR_IS("controllers: {pool: 5}",
                          "controllers.pool: expected a mapping with keys enabled, dry_run, period, "
                          "grow_wait, busy, idle, grow_after, shrink_after, shrink_after_blocking, "
@@ -917,7 +917,8 @@ TEST(controller_settings, json_has_every_key_in_order) {
   EXPECT_EQ(controller_settings_json(c, "grouping"),
             R"({"enabled": true, "dry_run": false, "period": "250ms", "fuse_below": 0.5, )"
             R"("fuse_wakeups_per_task": 0.05, "split_above": 0.9, "split_wait": "2ms", )"
-            R"("split_service_ratio": 10, "fuse_after": 8, "split_after": 2, "cooldown": "2s", )"
+            R"("split_service_ratio": 10, "split_service_min": "100us", "fuse_after": 8, )"
+            R"("split_after": 2, "cooldown": "2s", )"
             R"("fuse_blocking": false})");
   const std::string odd = controller_settings_json(unusual_controllers(), "pool");
   EXPECT_NE(odd.find(R"("grow_wait": "1500us")"), std::string::npos) << odd;
@@ -1040,7 +1041,7 @@ TEST(controller_settings, bodies_that_are_not_a_mapping) {
   EXPECT_EQ(apply_error(base, "grouping", "[]", false),
             "config: controllers.grouping: expected a mapping with keys enabled, dry_run, period, "
             "fuse_below, fuse_wakeups_per_task, split_above, split_wait, split_service_ratio, "
-            "fuse_after, split_after, cooldown, fuse_blocking");
+            "split_service_min, fuse_after, split_after, cooldown, fuse_blocking");
   const std::string syntax = apply_error(base, "pool", R"({"busy": 0.9)", false);
   EXPECT_EQ(syntax.rfind("config: controllers.pool: syntax error at line 1, column ", 0), 0u)
       << syntax;
