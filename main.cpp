@@ -107,8 +107,11 @@ Serve static files over HTTP/1.1 through a staged (SEDA) pipeline.
 Options take their value as --opt VALUE or --opt=VALUE.
 SIGTERM or SIGINT stops weir gracefully: responses in flight get up to
 timeouts.drain (default: {}) to finish. SIGHUP re-reads the config file:
-controller policies, pool sizes and the log level change live, the access
-log is reopened, and each setting that needs a restart is logged.
+controller policies, stage grouping, queues and pool sizes, timeouts, limits,
+retry_after, the cache and the log level change live, the access log is
+reopened; listen, root, metrics, admin and the access log's path need a
+restart, and each of those that changed is logged. An invalid file changes
+nothing.
 The pool and grouping controllers run by default (docs/controllers.md).
 Exit status: 0 ok, 1 runtime error (e.g. address in use), 2 bad option/config.
 

@@ -396,6 +396,53 @@ std::string control_loop::manual(const char* action, std::string subject,
   return "";
 }
 
+std::string control_loop::apply_layout(
+    const std::vector<std::pair<std::vector<runtime::stage_index>, runtime::group::options>>&
+        layout) {
+  std::vector<int> seen(pipe_.stage_count(), 0);
+  for (const auto& [members, opts] : layout) {
+    if (members.empty()) return fmt::format("group \"{}\" has no stages", opts.name);
+    for (runtime::stage_index s : members) {
+      if (s >= pipe_.stage_count()) return fmt::format("no stage number {}", s);
+      if (seen[s]++ > 0) return fmt::format("{} is in two groups", pipe_.stage_name(s));
+    }
+  }
+  for (std::size_t s = 0; s < seen.size(); ++s) {
+    if (seen[s] == 0)
+      return fmt::format("{} is in no group",
+                         pipe_.stage_name(static_cast<runtime::stage_index>(s)));
+  }
+  std::lock_guard act(actuator_mutex_);
+  for (const auto& [members, opts] : layout) {
+    runtime::group& now = pipe_.group_of(members.front());
+    if (pipe_.stages_of(now) == members && now.name() == opts.name &&
+        now.capacity() == opts.capacity)
+      continue;
+    const std::size_t before = pipe_.groups().size();
+    if (pipe_.regroup(members, opts) == nullptr) return "the pipeline is stopping";
+    const std::size_t after = pipe_.groups().size();
+    std::string stages;
+    for (runtime::stage_index s : members) stages += (stages.empty() ? "" : "+") + pipe_.stage_name(s);
+    spdlog::info("reload: group {} runs {} (threads {}, queue {}): {} -> {} groups", opts.name,
+                 stages, opts.threads, opts.capacity, before, after);
+    std::int64_t at;
+    {
+      std::lock_guard lock(mutex_);
+      at = last_ms_;
+      grouping_state_.last_change_ms = at;  // the grouping controller's cooldown counts it
+    }
+    record({.at_ms = at,
+            .controller = "admin",
+            .action = "regroup",
+            .group = opts.name,
+            .from = before,
+            .to = after,
+            .why = "reload",
+            .applied = true});
+  }
+  return "";
+}
+
 // --- settings, history, counts ----------------------------------------------------------------
 
 pool_settings control_loop::pool() const {

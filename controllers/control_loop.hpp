@@ -89,6 +89,17 @@ class control_loop {
   /// Decisions taken (applied or not) by the pool controller: grow, shrink.
   std::uint64_t pool_actions(bool grow) const;
 
+  /// Makes the pipeline run `layout` (SIGHUP with a changed `stages:` grouping): each entry is
+  /// one group's stages in pipeline order and the options to make it with; together they name
+  /// every stage once. An entry whose stages already run as one group of that name and queue
+  /// capacity is left as it is (its threads too); every other one is made with
+  /// pipeline::regroup while traffic flows, under the actuator's lock, logged, recorded as an
+  /// admin "regroup" (why "reload") and counted as a change for the grouping cooldown. Returns
+  /// "" or why not (nothing changed, unless the pipeline began to stop midway).
+  std::string apply_layout(
+      const std::vector<std::pair<std::vector<runtime::stage_index>, runtime::group::options>>&
+          layout);
+
  private:
   void run_pool(std::int64_t now_ms);
   void run_grouping(std::int64_t now_ms);

@@ -1,7 +1,9 @@
 #include "service/service.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -75,25 +77,6 @@ std::vector<std::string> needs_restart(const config& running, const config& next
   check(running.root != next.root, "root");
   check(running.follow_symlinks_outside_root != next.follow_symlinks_outside_root,
         "follow_symlinks_outside_root");
-  for (std::size_t i = 0; i < stage_count; ++i) {
-    check(running.stages[i].group != next.stages[i].group, "stages.*.group");
-    check(running.stages[i].queue_capacity != next.stages[i].queue_capacity, "stages.*.queue");
-  }
-  check(running.cache_max_bytes != next.cache_max_bytes ||
-            running.cache_max_file_bytes != next.cache_max_file_bytes ||
-            running.cache_replacement != next.cache_replacement ||
-            running.cache_revalidate != next.cache_revalidate,
-        "cache");
-  check(running.header_timeout != next.header_timeout ||
-            running.keepalive_timeout != next.keepalive_timeout ||
-            running.send_timeout != next.send_timeout,
-        "timeouts");
-  check(running.max_connections != next.max_connections ||
-            running.max_request_line != next.max_request_line ||
-            running.max_header_bytes != next.max_header_bytes ||
-            running.max_headers != next.max_headers || running.send_lowat != next.send_lowat,
-        "limits");
-  check(running.retry_after_seconds != next.retry_after_seconds, "retry_after");
   check(running.metrics_enabled != next.metrics_enabled ||
             running.metrics_listen != next.metrics_listen,
         "metrics");
@@ -101,8 +84,82 @@ std::vector<std::string> needs_restart(const config& running, const config& next
             running.admin_token_file != next.admin_token_file,
         "admin");
   check(running.access_log != next.access_log, "access_log");
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::string policy_name(cache_policy p) {
+  return p == cache_policy::lfu ? "lfu" : "lru";
+}
+
+std::string group_name(const config& c, std::size_t stage) {
+  return c.stages[stage].group.empty() ? stage_names[stage] : c.stages[stage].group;
+}
+
+// One line per setting that changes live, "<field> <old> -> <new>", in the file's order
+// (stage threads are logged where their group is resized).
+std::vector<std::string> live_changes(const config& running, const config& next) {
+  std::vector<std::string> out;
+  const auto line = [&](std::string_view field, const auto& from, const auto& to,
+                        const auto& format) {
+    if (from != to) out.push_back(fmt::format("{} {} -> {}", field, format(from), format(to)));
+  };
+  const auto number = [](auto v) { return std::to_string(v); };
+  const auto quoted = [](const std::string& v) { return "\"" + v + "\""; };
+  for (std::size_t i = 0; i < stage_count; ++i) {
+    const std::string path = std::string("stages.") + stage_names[i] + ".";
+    line(path + "group", group_name(running, i), group_name(next, i), quoted);
+    line(path + "queue", running.stages[i].queue_capacity, next.stages[i].queue_capacity, number);
+  }
+  line("cache.max_bytes", running.cache_max_bytes, next.cache_max_bytes, format_size);
+  line("cache.max_file_bytes", running.cache_max_file_bytes, next.cache_max_file_bytes,
+       format_size);
+  line("cache.policy", running.cache_replacement, next.cache_replacement, policy_name);
+  line("cache.revalidate", running.cache_revalidate, next.cache_revalidate, format_duration);
+  line("timeouts.header", running.header_timeout, next.header_timeout, format_duration);
+  line("timeouts.keepalive", running.keepalive_timeout, next.keepalive_timeout, format_duration);
+  line("timeouts.send", running.send_timeout, next.send_timeout, format_duration);
+  line("timeouts.drain", running.drain_timeout, next.drain_timeout, format_duration);
+  line("limits.max_connections", running.max_connections, next.max_connections, number);
+  line("limits.max_request_line", running.max_request_line, next.max_request_line, format_size);
+  line("limits.max_header_bytes", running.max_header_bytes, next.max_header_bytes, format_size);
+  line("limits.max_headers", running.max_headers, next.max_headers, number);
+  line("limits.send_lowat", running.send_lowat, next.send_lowat, format_size);
+  line("retry_after", running.retry_after_seconds, next.retry_after_seconds, number);
+  line("log_level", running.log_level, next.log_level, [](const std::string& v) { return v; });
+  for (std::string_view name : controller_names) {
+    const std::string from = controller_settings_json(running, name);
+    const std::string to = controller_settings_json(next, name);
+    if (from != to) out.push_back(fmt::format("controllers.{} {}", name, to));
+  }
+  return out;
+}
+
+bool layout_differs(const config& running, const config& next) {
+  for (std::size_t i = 0; i < stage_count; ++i) {
+    if (group_name(running, i) != group_name(next, i) ||
+        running.stages[i].queue_capacity != next.stages[i].queue_capacity)
+      return true;
+  }
+  return false;
+}
+
+// The groups `c` names, as control_loop::apply_layout takes them (validate() made each group a
+// contiguous run of stages whose first sets threads and queue).
+std::vector<std::pair<std::vector<runtime::stage_index>, runtime::group::options>> layout_of(
+    const config& c) {
+  std::vector<std::pair<std::vector<runtime::stage_index>, runtime::group::options>> out;
+  for (std::size_t i = 0; i < stage_count; ++i) {
+    const std::string name = group_name(c, i);
+    if (out.empty() || out.back().second.name != name) {
+      out.push_back({{},
+                     {.name = name,
+                      .capacity = c.stages[i].queue_capacity,
+                      .threads = c.stages[i].threads}});
+    }
+    out.back().first.push_back(static_cast<runtime::stage_index>(i));
+    // As at start-up: disk_io's tasks block, so each queued miss wakes a worker of its own.
+    if (i == server::disk_io) out.back().second.tasks_per_wake = 1;
+  }
   return out;
 }
 
@@ -166,47 +223,55 @@ std::string service::reload() {
     spdlog::error("reload: {}; still running with the previous configuration", e.what());
     return e.what();
   }
+  // `next` is valid as a whole. What needs a restart keeps its running value, so the next reload
+  // compares with what runs; everything else applies below, nothing of it before this point.
   config applied = next;
   for (const std::string& field : needs_restart(cfg_, next))
     spdlog::warn("reload: {} changed; it takes effect at the next restart", field);
-  // Keep what needs a restart at its running value, so the next reload compares with what runs.
   applied.listen = cfg_.listen;
   applied.root = cfg_.root;
   applied.follow_symlinks_outside_root = cfg_.follow_symlinks_outside_root;
-  for (std::size_t i = 0; i < stage_count; ++i) {
-    applied.stages[i].group = cfg_.stages[i].group;
-    applied.stages[i].queue_capacity = cfg_.stages[i].queue_capacity;
-  }
-  applied.cache_max_bytes = cfg_.cache_max_bytes;
-  applied.cache_max_file_bytes = cfg_.cache_max_file_bytes;
-  applied.cache_replacement = cfg_.cache_replacement;
-  applied.cache_revalidate = cfg_.cache_revalidate;
-  applied.header_timeout = cfg_.header_timeout;
-  applied.keepalive_timeout = cfg_.keepalive_timeout;
-  applied.send_timeout = cfg_.send_timeout;
-  applied.max_connections = cfg_.max_connections;
-  applied.max_request_line = cfg_.max_request_line;
-  applied.max_header_bytes = cfg_.max_header_bytes;
-  applied.max_headers = cfg_.max_headers;
-  applied.send_lowat = cfg_.send_lowat;
-  applied.retry_after_seconds = cfg_.retry_after_seconds;
   applied.metrics_enabled = cfg_.metrics_enabled;
   applied.metrics_listen = cfg_.metrics_listen;
   applied.admin_enabled = cfg_.admin_enabled;
   applied.admin_listen = cfg_.admin_listen;
   applied.admin_token_file = cfg_.admin_token_file;
   applied.access_log = cfg_.access_log;
+  // The connection table is sized at start-up (the event loop reads it without a lock); the
+  // limit moves freely below that size.
+  if (const std::size_t table = server_->connection_capacity(); next.max_connections > table) {
+    spdlog::warn(
+        "reload: limits.max_connections {} is above {}, the connection table's size at start-up; "
+        "running with {} until the next restart",
+        next.max_connections, table, table);
+    applied.max_connections = table;
+  }
 
-  // Live: policies, pool sizes of stages whose threads changed, the log level, the access log.
+  // The grouping first: the one step that can be refused (once a stop has begun).
+  if (layout_differs(cfg_, applied)) {
+    if (const std::string why = loop_->apply_layout(layout_of(applied)); !why.empty()) {
+      spdlog::error("reload: cannot regroup the stages: {}; still running with the previous "
+                    "configuration",
+                    why);
+      return why;
+    }
+    if (applied.grouping.enabled && !applied.grouping.dry_run)
+      spdlog::info("reload: the grouping controller is on and may regroup these stages again "
+                   "(controllers.grouping.enabled: false keeps the file's grouping)");
+  }
+  const std::vector<std::string> changes = live_changes(cfg_, applied);
   apply_controllers(applied);
   for (std::size_t i = 0; i < stage_count; ++i) {
     if (applied.stages[i].threads == cfg_.stages[i].threads) continue;
     runtime::group& g = server_->pipeline().group_of(static_cast<runtime::stage_index>(i));
+    if (g.threads() == applied.stages[i].threads) continue;  // made so by the regroup above
     g.resize(applied.stages[i].threads);
     spdlog::info("reload: {} ({}) resized to {} threads", stage_names[i], g.name(),
                  applied.stages[i].threads);
   }
+  server_->apply_live(applied);
   if (applied.log_level != cfg_.log_level) set_log_level(applied.log_level);
+  for (const std::string& change : changes) spdlog::info("reload: {}", change);
   if (const std::string why = server_->reopen_access_log(); !why.empty())
     spdlog::error("reload: cannot reopen the access log: {}; still writing to the old file", why);
   cfg_ = std::move(applied);

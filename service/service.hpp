@@ -49,10 +49,14 @@ class service : public admin::backend {
   /// be cut off. Idempotent.
   bool stop(std::chrono::milliseconds drain);
 
-  /// SIGHUP. Re-reads the configuration and applies what can change live (controller policies,
-  /// stage pool sizes, log level; the access log is reopened). Each setting that needs a restart
-  /// is reported in one log line and keeps its running value. An invalid configuration changes
-  /// nothing. Returns "" or the reason nothing was applied.
+  /// SIGHUP. Re-reads the configuration and, once all of it is valid, applies what can change
+  /// live: controller policies, the stages' grouping, queues and pool sizes, timeouts, limits,
+  /// retry_after, the cache (bound, policy, max_file_bytes, revalidate), the log level; the
+  /// access log is reopened. One info line per change. Each setting that needs a restart
+  /// (listen, root, follow_symlinks_outside_root, metrics, admin, the access log's path, and
+  /// limits.max_connections above its start-up value) is reported in one log line and keeps its
+  /// running value. An invalid configuration changes nothing. Returns "" or the reason nothing
+  /// was applied.
   std::string reload();
 
   /// Injected fault for experiments (see server::set_fault_disk_latency).

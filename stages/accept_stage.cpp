@@ -23,7 +23,8 @@ constexpr std::int64_t fd_exhausted_backoff_ms = 100;
 runtime::stage_index accept_stage::handle(runtime::task&) {
   if (ctx_.draining.load(std::memory_order_relaxed)) return runtime::stage_done;
   for (int i = 0; i < accept_batch; ++i) {
-    if (ctx_.connections.in_use() >= ctx_.connections.capacity()) {
+    // The live limit (SIGHUP may lower it below the connections open: they stay, none is added).
+    if (ctx_.connections.in_use() >= ctx_.live.max_connections.load(std::memory_order_relaxed)) {
       // At the connection limit: leave the rest in the kernel's backlog until a slot frees up.
       ctx_.loop->pause_listener(0);
       return runtime::stage_done;
@@ -53,17 +54,18 @@ runtime::stage_index accept_stage::handle(runtime::task&) {
     }
     const int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (ctx_.cfg.send_lowat != 0) {
+    if (const std::size_t send_lowat = ctx_.live.send_lowat.load(std::memory_order_relaxed);
+        send_lowat != 0) {
       // Unsent data stays in weir's hands, not the kernel's: a large file is fed as the peer
       // takes it, from the send stage, rather than queued megabytes deep and pushed out later
       // from whatever context processes the peer's ACKs. Also bounds kernel memory per socket.
-      const int lowat = static_cast<int>(ctx_.cfg.send_lowat);
+      const int lowat = static_cast<int>(send_lowat);
       ::setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
     }
     c->fd = fd;
     c->peer = peer;
     ctx_.stats.local().accepted.add();
-    ctx_.watch(*c, server_context::now_ms() + ctx_.cfg.header_timeout.count());
+    ctx_.watch(*c, server_context::now_ms() + ctx_.live.header_timeout().count());
   }
   ctx_.loop->arm_listener();
   return runtime::stage_done;

@@ -11,7 +11,7 @@ runtime::stage_index cache_lookup_stage::handle(runtime::task& t) {
   // requests racing with it are served the entry as it is (at most one stat per interval).
   const std::int64_t now = server_context::now_ms();
   std::int64_t checked = e->checked_ms.load(std::memory_order_relaxed);
-  if (now - checked >= ctx_.cfg.cache_revalidate.count() &&
+  if (now - checked >= ctx_.live.cache_revalidate().count() &&
       e->checked_ms.compare_exchange_strong(checked, now, std::memory_order_relaxed)) {
     c.entry = std::move(e);
     return stage_disk_io;

@@ -40,13 +40,49 @@ struct server_stats_block {
 };
 static_assert(close_reason_count == static_cast<std::size_t>(close_reason::count));
 
+/// The settings SIGHUP changes while weir runs (server::apply_live), one relaxed atomic each,
+/// loaded where it is used: no lock, and a new value holds from the next use on. Each knob means
+/// something on its own, so a request that sees one knob old and another new meanwhile is fine.
+/// A deadline already set (a connection parked on the event loop) keeps the value it was set
+/// with.
+struct live_settings {
+  explicit live_settings(const config& c);
+  void store(const config& c);
+
+  std::chrono::milliseconds header_timeout() const { return ms(header_timeout_ms); }
+  std::chrono::milliseconds keepalive_timeout() const { return ms(keepalive_timeout_ms); }
+  std::chrono::milliseconds send_timeout() const { return ms(send_timeout_ms); }
+  std::chrono::milliseconds cache_revalidate() const { return ms(cache_revalidate_ms); }
+  http::parser_limits parser_limits() const {
+    return {max_request_line.load(std::memory_order_relaxed),
+            max_header_bytes.load(std::memory_order_relaxed),
+            max_headers.load(std::memory_order_relaxed)};
+  }
+
+  std::atomic<std::int64_t> header_timeout_ms, keepalive_timeout_ms, send_timeout_ms;
+  std::atomic<std::int64_t> cache_revalidate_ms;
+  std::atomic<std::size_t> cache_max_file_bytes;
+  std::atomic<std::size_t> max_request_line, max_header_bytes, max_headers;
+  std::atomic<std::size_t> send_lowat;
+  /// At most the connection table's capacity (its size at start-up).
+  std::atomic<std::size_t> max_connections;
+  std::atomic<std::uint32_t> retry_after_seconds;
+
+ private:
+  static std::chrono::milliseconds ms(const std::atomic<std::int64_t>& v) {
+    return std::chrono::milliseconds(v.load(std::memory_order_relaxed));
+  }
+};
+
 /// What every stage shares: configuration, the document root, the cache, the connections, the
 /// pipeline and the event loop.
 struct server_context {
   explicit server_context(config c);
 
+  /// The configuration at start-up. What can change live is read from `live` (and the cache's
+  /// own bound and policy), never from here: here it is only what needs a restart.
   const config cfg;
-  const http::parser_limits limits;
+  live_settings live;
   file_resolver resolver;
   cache::byte_cache<file_entry> cache;
   connection_table connections;
@@ -71,7 +107,8 @@ struct server_context {
   [[nodiscard]] bool park(connection& c, bool for_write, std::int64_t deadline_ms);
   /// Closes the socket and frees the slot. The caller must own `c`.
   void close(connection& c, close_reason why);
-  /// Answers 503 + Retry-After at once (best effort, non-blocking) and closes.
+  /// Answers 503 + Retry-After at once (best effort, non-blocking, formatted on the stack) and
+  /// closes.
   void shed(connection& c);
   /// A request head was read (or found malformed): its response is now owed.
   void begin_request(connection& c, method_label m);
@@ -81,9 +118,6 @@ struct server_context {
   /// Called once a response has been fully sent: log it, then keep the connection or close it.
   /// Returns the next stage (read_parse for a pipelined request) or stage_done.
   runtime::stage_index finish_response(connection& c);
-
- private:
-  std::string shed_response_;
 };
 
 }  // namespace weir

@@ -47,7 +47,7 @@ std::shared_ptr<file_entry> build_entry(const server_context& ctx, std::string_v
   e->fixed_fields.append("\r\nETag: ").append(e->etag);
   e->fixed_fields.append("\r\nAccept-Ranges: bytes\r\n");
   const auto size = static_cast<std::size_t>(r.st.st_size);
-  if (size <= ctx.cfg.cache_max_file_bytes) {
+  if (size <= ctx.live.cache_max_file_bytes.load(std::memory_order_relaxed)) {
     const bool ok = read_all(r.fd, e->body, size);
     ::close(r.fd);
     if (!ok) e->status = 500;

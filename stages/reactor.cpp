@@ -183,7 +183,7 @@ void reactor::tick(std::int64_t now) {
   }
   if (!draining && listener_paused_.load(std::memory_order_acquire) &&
       now >= listener_resume_ms_.load(std::memory_order_relaxed) &&
-      table.in_use() < table.capacity()) {
+      table.in_use() < ctx_.live.max_connections.load(std::memory_order_relaxed)) {
     bool expected = true;
     if (listener_paused_.compare_exchange_strong(expected, false)) arm_listener();
   }

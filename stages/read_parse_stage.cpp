@@ -88,9 +88,11 @@ runtime::stage_index read_parse_stage::linger(connection& c) {
 
 runtime::stage_index read_parse_stage::handle(runtime::task& t) {
   auto& c = static_cast<connection&>(t);
-  // The head buffer may exceed the configured limit by one byte so the parser can see an
-  // oversized head and name the right status.
-  const auto max_buffer = static_cast<std::uint32_t>(ctx_.cfg.max_header_bytes + 1);
+  // Loaded once per turn, so the buffer bound and the parser agree. The head buffer may exceed
+  // the configured limit by one byte so the parser can see an oversized head and name the right
+  // status.
+  const http::parser_limits limits = ctx_.live.parser_limits();
+  const auto max_buffer = static_cast<std::uint32_t>(limits.max_header_bytes + 1);
   if (c.lingering) return linger(c);
   for (;;) {
     // Drop the body of the previous request (GET/HEAD with a small Content-Length).
@@ -106,7 +108,7 @@ runtime::stage_index read_parse_stage::handle(runtime::task& t) {
         c.request_start_ns = server_context::now_ns();
       }
       const std::string_view buf(c.in.get() + c.in_start, c.in_end - c.in_start);
-      const http::parse_result r = http::parse_request(buf, ctx_.limits, c.req);
+      const http::parse_result r = http::parse_request(buf, limits, c.req);
       if (r.outcome == http::parse_result::kind::error) {
         // The framing is lost: answer with what was found wrong, then close.
         c.head_len = static_cast<std::uint32_t>(buf.size());
@@ -163,11 +165,11 @@ runtime::stage_index read_parse_stage::handle(runtime::task& t) {
         std::int64_t deadline;
         if (idle) {
           c.request_start_ms = 0;
-          deadline =
-              c.idle_since_ms +
-              (c.requests == 0 ? ctx_.cfg.header_timeout : ctx_.cfg.keepalive_timeout).count();
+          deadline = c.idle_since_ms + (c.requests == 0 ? ctx_.live.header_timeout()
+                                                        : ctx_.live.keepalive_timeout())
+                                           .count();
         } else {
-          deadline = c.request_start_ms + ctx_.cfg.header_timeout.count();
+          deadline = c.request_start_ms + ctx_.live.header_timeout().count();
         }
         // The event loop only times out parked connections; one whose bytes keep arriving is
         // rarely parked when it looks, so the deadline is enforced here as well.

@@ -7,7 +7,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -70,21 +72,44 @@ int open_listener(const std::string& listen) {
 
 constexpr std::int64_t linger_ms = 2000;
 
+namespace {
+
+cache::policy cache_replacement(const config& c) {
+  return c.cache_replacement == cache_policy::lfu ? cache::policy::lfu : cache::policy::lru;
+}
+
+}  // namespace
+
+// --- live_settings ----------------------------------------------------------------------------
+
+live_settings::live_settings(const config& c) {
+  store(c);
+}
+
+void live_settings::store(const config& c) {
+  constexpr auto relaxed = std::memory_order_relaxed;
+  header_timeout_ms.store(c.header_timeout.count(), relaxed);
+  keepalive_timeout_ms.store(c.keepalive_timeout.count(), relaxed);
+  send_timeout_ms.store(c.send_timeout.count(), relaxed);
+  cache_revalidate_ms.store(c.cache_revalidate.count(), relaxed);
+  cache_max_file_bytes.store(c.cache_max_file_bytes, relaxed);
+  max_request_line.store(c.max_request_line, relaxed);
+  max_header_bytes.store(c.max_header_bytes, relaxed);
+  max_headers.store(c.max_headers, relaxed);
+  send_lowat.store(c.send_lowat, relaxed);
+  max_connections.store(c.max_connections, relaxed);
+  retry_after_seconds.store(c.retry_after_seconds, relaxed);
+}
+
 // --- server_context ---------------------------------------------------------------------------
 
 server_context::server_context(config c)
     : cfg(std::move(c)),
-      limits{cfg.max_request_line, cfg.max_header_bytes, cfg.max_headers},
+      live(cfg),
       resolver(cfg.root, cfg.follow_symlinks_outside_root),
-      cache(cfg.cache_max_bytes,
-            cfg.cache_replacement == cache_policy::lfu ? cache::policy::lfu : cache::policy::lru),
+      cache(cfg.cache_max_bytes, cache_replacement(cfg)),
       connections(cfg.max_connections),
-      log(cfg.access_log) {
-  shed_response_ = "HTTP/1.1 503 Service Unavailable\r\nServer: weir/";
-  shed_response_.append(weir_version);
-  shed_response_.append("\r\nRetry-After: ").append(std::to_string(cfg.retry_after_seconds));
-  shed_response_.append("\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-}
+      log(cfg.access_log) {}
 
 std::int64_t server_context::now_ms() {
   using namespace std::chrono;
@@ -129,9 +154,18 @@ void server_context::close(connection& c, close_reason why) {
 }
 
 void server_context::shed(connection& c) {
+  // Retry-After changes live; formatting on the stack keeps a shed free of locks and allocation.
+  constexpr std::string_view head = "HTTP/1.1 503 Service Unavailable\r\nServer: weir/";
+  constexpr std::string_view retry = "\r\nRetry-After: ";
+  constexpr std::string_view tail = "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+  char buf[head.size() + weir_version.size() + retry.size() + 10 + tail.size()];
+  char* p = std::copy(head.begin(), head.end(), buf);
+  p = std::copy(weir_version.begin(), weir_version.end(), p);
+  p = std::copy(retry.begin(), retry.end(), p);
+  p = std::to_chars(p, p + 10, live.retry_after_seconds.load(std::memory_order_relaxed)).ptr;
+  p = std::copy(tail.begin(), tail.end(), p);
   // Best effort: the socket buffer of a connection between requests has room for this.
-  const ssize_t n =
-      ::send(c.fd, shed_response_.data(), shed_response_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  const ssize_t n = ::send(c.fd, buf, static_cast<std::size_t>(p - buf), MSG_NOSIGNAL | MSG_DONTWAIT);
   server_stats_block& st = stats.local();
   st.responses[c.in_request ? c.req_method : static_cast<std::size_t>(method_label::unknown)]
               [status_index(503)]
@@ -167,7 +201,7 @@ server_snapshot server_context::snapshot() const {
   // Blocks are read one after another while requests move on: never report a negative.
   s.requests_in_flight = begun > ended ? begun - ended : 0;
   s.connections_open = connections.in_use();
-  s.connections_max = cfg.max_connections;
+  s.connections_max = live.max_connections.load(std::memory_order_relaxed);
   const auto cs = cache.snapshot();
   s.cache = {.hits = cs.hits,
              .misses = cs.misses,
@@ -175,7 +209,7 @@ server_snapshot server_context::snapshot() const {
              .evictions = cs.evictions,
              .bytes = cs.bytes,
              .entries = cs.entries,
-             .capacity_bytes = cfg.cache_max_bytes};
+             .capacity_bytes = cache.max_bytes()};
   return s;
 }
 
@@ -219,7 +253,7 @@ runtime::stage_index server_context::finish_response(connection& c) {
   }
   if (c.in_end > c.in_start) return stage_read_parse;  // pipelined: the next head is here
   c.idle_since_ms = now_ms();
-  if (park(c, false, c.idle_since_ms + cfg.keepalive_timeout.count())) return stage_read_parse;
+  if (park(c, false, c.idle_since_ms + live.keepalive_timeout().count())) return stage_read_parse;
   return runtime::stage_done;
 }
 
@@ -309,6 +343,22 @@ runtime::pipeline& server::pipeline() {
 
 server_snapshot server::snapshot() const {
   return impl_->ctx.snapshot();
+}
+
+void server::apply_live(const config& next) {
+  server_context& ctx = impl_->ctx;
+  // The one step that can throw (bad_alloc, switching to lfu) goes first.
+  if (cache_replacement(next) != ctx.cache.replacement())
+    ctx.cache.set_policy(cache_replacement(next));
+  if (next.cache_max_bytes != ctx.cache.max_bytes()) ctx.cache.set_max_bytes(next.cache_max_bytes);
+  config capped = next;
+  capped.max_connections = std::min(next.max_connections, ctx.connections.capacity());
+  ctx.live.store(capped);
+  // A listener paused at the old limit resumes at the event loop's next tick, if it now may.
+}
+
+std::size_t server::connection_capacity() const {
+  return impl_->ctx.connections.capacity();
 }
 
 std::string server::reopen_access_log() {

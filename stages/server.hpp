@@ -44,6 +44,16 @@ class server {
   /// revalidation) first waits this long, as on a slow or overloaded disk.
   void set_fault_disk_latency(std::chrono::microseconds latency);
 
+  /// Applies what can change while traffic flows (SIGHUP) from `next`, which must be valid:
+  /// timeouts, limits, retry_after and the cache (max_bytes: shrinking evicts down to it;
+  /// policy: switched keeping the entries; max_file_bytes; revalidate). The rest of `next` is
+  /// ignored. limits.max_connections is capped at connection_capacity(). New deadlines use the
+  /// new timeouts; connections already waiting keep the deadline they have.
+  void apply_live(const config& next);
+  /// The connection table's size, fixed at start-up (limits.max_connections then):
+  /// max_connections may be lowered live, and raised again up to this.
+  std::size_t connection_capacity() const;
+
   /// Reopens the access log file (SIGHUP, after logrotate); "" or why not.
   std::string reopen_access_log();
 

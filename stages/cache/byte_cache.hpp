@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -37,6 +38,8 @@ enum class policy { lru, lfu };
 ///   removal is not counted as an eviction, and nothing else is evicted.
 /// - Entries charged 0 are accepted and never force an eviction.
 /// - snapshot() visits the shards one at a time, so under concurrent use it is not atomic.
+/// - set_max_bytes() and set_policy() change the bound and the policy while the cache is in use
+///   (SIGHUP), one shard at a time under its lock; each shard is always under exactly one policy.
 template <class V>
 class byte_cache {
  public:
@@ -50,7 +53,9 @@ class byte_cache {
         policy_(p),
         shard_count_(std::bit_ceil(std::clamp<std::size_t>(shards, 1, max_shards))),
         budget_(max_bytes / shard_count_),
-        shards_(std::make_unique<shard[]>(shard_count_)) {}
+        shards_(std::make_unique<shard[]>(shard_count_)) {
+    for (std::size_t i = 0; i < shard_count_; ++i) shards_[i].replacement = p;
+  }
 
   std::shared_ptr<const V> find(std::string_view key) {
     shard& s = shard_for(key);
@@ -68,7 +73,7 @@ class byte_cache {
   /// Inserts or replaces. Returns false (and caches nothing) when `charge` exceeds one shard's
   /// budget. Never allocates while holding a lock longer than the map insertion needs.
   bool insert(std::string_view key, std::shared_ptr<const V> value, std::size_t charge) {
-    if (!value || charge > budget_) {
+    if (!value || charge > budget_.load(std::memory_order_relaxed)) {
       erase(key);
       return false;
     }
@@ -76,7 +81,16 @@ class byte_cache {
     std::string owned(key);  // allocate the key before taking the lock
     release_later released;  // declared before the lock, so it runs after the unlock
     std::lock_guard lock(s.mu);
-    if (policy_ == policy::lfu && s.heap.size() == s.heap.capacity()) {
+    // Read again under the lock: set_max_bytes may have shrunk it since the check above.
+    const std::size_t budget = budget_.load(std::memory_order_relaxed);
+    if (charge > budget) {
+      if (auto it = s.map.find(key); it != s.map.end()) {
+        released.keep(std::move(it->second.value));
+        remove(s, it->second);
+      }
+      return false;
+    }
+    if (s.replacement == policy::lfu && s.heap.size() == s.heap.capacity()) {
       // Grow before touching the map so a bad_alloc leaves the shard consistent.
       s.heap.reserve(std::max<std::size_t>(16, 2 * s.heap.capacity()));
     }
@@ -94,7 +108,7 @@ class byte_cache {
     e.charge = charge;
     s.bytes += charge;
     ++s.insertions;
-    while (s.bytes > budget_) {
+    while (s.bytes > budget) {
       entry* v = victim(s, &e);
       if (v == nullptr) break;  // unreachable: e alone fits the budget
       released.keep(std::move(v->value));
@@ -129,8 +143,67 @@ class byte_cache {
     return out;
   }
 
-  std::size_t max_bytes() const { return max_bytes_; }
-  policy replacement() const { return policy_; }
+  /// Changes the bound while the cache is in use: each shard's budget becomes
+  /// max_bytes / shards(), and a shard over it evicts by its policy until it fits (values are
+  /// released off the lock, a few at a time). Once this returns, every shard is within the new
+  /// budget. Returns the entries evicted (counted in `evictions` too).
+  std::size_t set_max_bytes(std::size_t max_bytes) {
+    max_bytes_.store(max_bytes, std::memory_order_relaxed);
+    const std::size_t budget = max_bytes / shard_count_;
+    budget_.store(budget, std::memory_order_relaxed);
+    std::size_t evicted = 0;
+    for (std::size_t i = 0; i < shard_count_; ++i) {
+      shard& s = shards_[i];
+      for (bool done = false; !done;) {
+        release_later released;
+        std::lock_guard lock(s.mu);
+        for (std::size_t n = 0; n < release_later::size && s.bytes > budget; ++n) {
+          entry* v = victim(s, nullptr);
+          released.keep(std::move(v->value));
+          remove(s, *v);
+          ++s.evictions;
+          ++evicted;
+        }
+        done = s.bytes <= budget;
+      }
+    }
+    return evicted;
+  }
+
+  /// Switches the replacement policy while the cache is in use, shard by shard, keeping every
+  /// entry: to lfu, each entry starts at one use, ties ordered by recency (so the next victim is
+  /// the least recently used); to lru, entries are ordered by their last use. Nothing is
+  /// evicted. May throw std::bad_alloc (switching to lfu), leaving a shard under its old policy.
+  void set_policy(policy p) {
+    policy_.store(p, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < shard_count_; ++i) {
+      shard& s = shards_[i];
+      std::lock_guard lock(s.mu);
+      if (s.replacement == p) continue;
+      if (p == policy::lfu) {
+        s.heap.clear();
+        s.heap.reserve(s.map.size());
+        // Least recent first: ascending (1, last_use) in array order is already a min-heap.
+        for (link* l = s.lru.prev; l != &s.lru; l = l->prev) {
+          auto* e = static_cast<entry*>(l);
+          e->uses = 1;
+          e->last_use = ++s.clock;
+          e->heap_pos = s.heap.size();
+          s.heap.push_back(e);
+        }
+        s.lru.prev = s.lru.next = &s.lru;  // the entries' links are dead until the next switch
+      } else {
+        std::sort(s.heap.begin(), s.heap.end(),
+                  [](const entry* a, const entry* b) { return a->last_use < b->last_use; });
+        for (entry* e : s.heap) push_front(s, *e);  // the last used ends up most recent
+        s.heap.clear();
+      }
+      s.replacement = p;
+    }
+  }
+
+  std::size_t max_bytes() const { return max_bytes_.load(std::memory_order_relaxed); }
+  policy replacement() const { return policy_.load(std::memory_order_relaxed); }
   std::size_t shards() const { return shard_count_; }
 
  private:
@@ -169,6 +242,7 @@ class byte_cache {
     link lru;                  // lru: lru.next is the most recent entry
     std::vector<entry*> heap;  // lfu: min-heap on (uses, last_use)
     std::uint64_t clock = 0;   // lfu: last_use stamps
+    policy replacement = policy::lru;
     std::size_t bytes = 0;
     std::uint64_t hits = 0, misses = 0, insertions = 0, evictions = 0;
   };
@@ -178,12 +252,13 @@ class byte_cache {
   // is then destroyed under the lock.
   class release_later {
    public:
+    static constexpr std::size_t size = 8;
     void keep(std::shared_ptr<const V>&& v) {
       if (n_ < held_.size()) held_[n_++] = std::move(v);
     }
 
    private:
-    std::array<std::shared_ptr<const V>, 8> held_;
+    std::array<std::shared_ptr<const V>, size> held_;
     std::size_t n_ = 0;
   };
 
@@ -236,7 +311,7 @@ class byte_cache {
 
   // A use only raises an entry's (uses, last_use), so it can only move down the heap.
   void touch(shard& s, entry& e) {
-    if (policy_ == policy::lru) {
+    if (s.replacement == policy::lru) {
       unlink(e);
       push_front(s, e);
     } else {
@@ -247,7 +322,7 @@ class byte_cache {
   }
 
   void track(shard& s, entry& e) {
-    if (policy_ == policy::lru) {
+    if (s.replacement == policy::lru) {
       push_front(s, e);
     } else {
       e.uses = 1;
@@ -260,7 +335,7 @@ class byte_cache {
 
   // Removes e from the recency structure, the byte count and the map (e is destroyed).
   void remove(shard& s, entry& e) {
-    if (policy_ == policy::lru) {
+    if (s.replacement == policy::lru) {
       unlink(e);
     } else {
       std::vector<entry*>& h = s.heap;
@@ -282,7 +357,7 @@ class byte_cache {
 
   // The entry to evict next, never `keep`; null when `keep` is the only entry.
   entry* victim(shard& s, const entry* keep) const {
-    if (policy_ == policy::lru) {
+    if (s.replacement == policy::lru) {
       link* l = s.lru.prev;
       if (l == keep) l = l->prev;
       return l == &s.lru ? nullptr : static_cast<entry*>(l);
@@ -296,10 +371,10 @@ class byte_cache {
     return h[2];
   }
 
-  std::size_t max_bytes_;
-  policy policy_;
+  std::atomic<std::size_t> max_bytes_;
+  std::atomic<policy> policy_;  // what set_policy asked for last; each shard keeps its own
   std::size_t shard_count_;
-  std::size_t budget_;
+  std::atomic<std::size_t> budget_;
   std::unique_ptr<shard[]> shards_;
 };
 

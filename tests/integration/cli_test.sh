@@ -224,29 +224,50 @@ contains "metrics port in use" "$(<"$scratch/in-use.err")" "metrics.listen"
 contains "metrics port in use" "$(<"$scratch/in-use.err")" "127.0.0.1:$mport"
 echo "ok: a port in use is exit 1 (public and metrics)"
 
-# SIGHUP re-reads the file: a policy changes live (the admin API shows it), a setting that needs a
-# restart is named in one line and keeps running, and an invalid file changes nothing.
+# SIGHUP re-reads the file: a policy, the cache's bound and a header limit change live (the admin
+# API and a request over the new limit show it), each logged in one line; the flags still override
+# the file; and an invalid file changes nothing.
 aport=$weir_admin_port
 [[ -n $aport ]] || fail "no admin API port in the start-up log"
 busy() {
   curl -s --max-time 5 "http://127.0.0.1:$aport/policies/pool" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["busy"])'
 }
+# topology PYTHON-EXPRESSION: evaluates it with t = GET /topology (parsed).
+topology() {
+  curl -s --max-time 5 "http://127.0.0.1:$aport/topology" |
+    python3 -c "import json,sys; t = json.load(sys.stdin); print($1)"
+}
+big_header_status() {
+  curl -s --max-time 5 -o /dev/null -w '%{http_code}' -H "X-Big: $(printf 'x%.0s' {1..2000})" \
+    "http://127.0.0.1:$port/hello.txt" || true
+}
 reloads() { grep -c 'reload: configuration applied' "$scratch/server.err" || true; }
 [[ $(busy) == 0.85 ]] || fail "before SIGHUP: controllers.pool.busy is $(busy), want the default 0.85"
-printf 'listen: "127.0.0.1:1"\nlog_level: error\ncache: {max_bytes: 32MiB}\ncontrollers: {pool: {busy: 0.9}}\n' \
+[[ $(topology 't["cache"]["capacity_bytes"]') == 67108864 ]] ||
+  fail "before SIGHUP: cache capacity $(topology 't["cache"]["capacity_bytes"]'), want 64 MiB"
+[[ $(big_header_status) == 200 ]] || fail "before SIGHUP: a 2 KB header: status $(big_header_status), want 200"
+printf '%s\n' 'listen: "127.0.0.1:1"' 'log_level: error' 'cache: {max_bytes: 32MiB}' \
+  'limits: {max_request_line: 512, max_header_bytes: 1KiB}' 'controllers: {pool: {busy: 0.9}}' \
   >"$scratch/server.yaml"
 kill -HUP "$weir_pid"
 if wait_for 10 file_has "$scratch/server.err" 'reload: configuration applied$'; then
   [[ $(busy) == 0.9 ]] || fail "after SIGHUP: controllers.pool.busy is $(busy), want 0.9"
-  file_has "$scratch/server.err" '\[warning\] reload: cache changed; it takes effect at the next restart$' ||
-    fail "SIGHUP: no line naming cache as needing a restart; stderr: $(<"$scratch/server.err")"
-  if file_has "$scratch/server.err" 'reload: (listen|log_level) changed'; then
-    fail "SIGHUP: the flags override listen and log_level, yet a change was reported"
+  [[ $(topology 't["cache"]["capacity_bytes"]') == 33554432 ]] ||
+    fail "after SIGHUP: cache capacity $(topology 't["cache"]["capacity_bytes"]'), want 32 MiB"
+  code=$(big_header_status)
+  [[ $code == 431 ]] || fail "after SIGHUP lowered limits.max_header_bytes: a 2 KB header: status $code, want 431"
+  for line in 'cache\.max_bytes 64MiB -> 32MiB' 'limits\.max_header_bytes 16KiB -> 1KiB' \
+    'limits\.max_request_line 8KiB -> 512$' 'controllers\.pool \{.*"busy": ?0\.9'; do
+    file_has "$scratch/server.err" "\[info\] reload: $line" ||
+      fail "SIGHUP: no '$line' line; stderr: $(<"$scratch/server.err")"
+  done
+  if file_has "$scratch/server.err" 'reload: .* changed; it takes effect at the next restart'; then
+    fail "SIGHUP: a live change (or an overridden flag) was reported as needing a restart"
   fi
   code=$(status "http://127.0.0.1:$port/hello.txt")
   [[ $code == 200 ]] || fail "after SIGHUP: GET /hello.txt: status $code, want 200"
-  echo "ok: SIGHUP applied a policy live and named what needs a restart"
+  echo "ok: SIGHUP applied a policy, the cache's bound and a header limit live"
 else
   fail "SIGHUP: no 'reload: configuration applied' line within 10 s; stderr: $(<"$scratch/server.err")"
 fi
@@ -255,6 +276,8 @@ kill -HUP "$weir_pid"
 if wait_for 10 file_has "$scratch/server.err" \
   '\[error\] reload: config: controllers.pool.busy: 2 is out of range .*; still running with the previous configuration$'; then
   [[ $(busy) == 0.9 ]] || fail "after a bad SIGHUP: controllers.pool.busy is $(busy), want 0.9 kept"
+  [[ $(topology 't["cache"]["capacity_bytes"]') == 33554432 ]] ||
+    fail "after a bad SIGHUP: the cache's bound changed"
   [[ $(reloads) == 1 ]] || fail "a bad file was applied"
   code=$(status "http://127.0.0.1:$port/hello.txt")
   [[ $code == 200 ]] || fail "after a bad SIGHUP: GET /hello.txt: status $code, want 200"
@@ -282,6 +305,40 @@ if compgen -G "$scratch/tmp/weir-sample-*" >/dev/null; then
   fail "sample site directory left behind: $(echo "$scratch"/tmp/weir-sample-*)"
 fi
 contains "access log on stdout" "$(<"$scratch/server.out")" "/hello.txt"
+
+# --- SIGHUP: what needs a restart, and a regroup ---------------------------------------------------
+# listen comes from the file here, so changing it is reported (one line) and the old port keeps
+# serving; the file's new grouping is applied live, as /topology shows.
+printf '%s\n' 'listen: "127.0.0.1:0"' 'controllers: {grouping: {enabled: false}}' >"$scratch/hup.yaml"
+weir_start "$scratch/hup.err" "$scratch/hup.out" "$weir" --config "$scratch/hup.yaml" \
+  --root "$scratch/site" --no-metrics --admin-listen 127.0.0.1:0
+hport=$weir_port aport=$weir_admin_port
+groups_of() { # the groups that run read_parse, as "name:stage+stage"
+  curl -s --max-time 5 "http://127.0.0.1:$aport/topology" | python3 -c '
+import json, sys
+t = json.load(sys.stdin)
+print(" ".join(g["name"] + ":" + "+".join(g["stages"]) for g in t["groups"] if "read_parse" in g["stages"]))'
+}
+[[ $(groups_of) == "read_parse:read_parse" ]] || fail "before SIGHUP: read_parse runs in $(groups_of)"
+printf '%s\n' 'listen: "127.0.0.1:1"' 'controllers: {grouping: {enabled: false}}' \
+  'stages: {read_parse: {group: parse}, cache_lookup: {group: parse}}' >"$scratch/hup.yaml"
+kill -HUP "$weir_pid"
+if wait_for 10 file_has "$scratch/hup.err" 'reload: configuration applied$'; then
+  file_has "$scratch/hup.err" '\[warning\] reload: listen changed; it takes effect at the next restart$' ||
+    fail "SIGHUP: no line naming listen as needing a restart; stderr: $(<"$scratch/hup.err")"
+  [[ $(grep -c 'takes effect at the next restart' "$scratch/hup.err") == 1 ]] ||
+    fail "SIGHUP: more than listen reported as needing a restart: $(<"$scratch/hup.err")"
+  [[ $(groups_of) == "parse:read_parse+cache_lookup" ]] ||
+    fail "after SIGHUP: read_parse runs in '$(groups_of)', want parse:read_parse+cache_lookup"
+  file_has "$scratch/hup.err" '\[info\] reload: group parse runs read_parse\+cache_lookup' ||
+    fail "SIGHUP: no line for the regroup; stderr: $(<"$scratch/hup.err")"
+  code=$(status "http://127.0.0.1:$hport/")
+  [[ $code == 200 ]] || fail "after SIGHUP: GET / on the old port: status $code, want 200"
+  echo "ok: SIGHUP regrouped live and named listen as needing a restart"
+else
+  fail "SIGHUP: no 'reload: configuration applied' line within 10 s; stderr: $(<"$scratch/hup.err")"
+fi
+stop_process_ok "SIGHUP server" TERM "$scratch/hup.err"
 
 # --- SIGINT and --access-log FILE -----------------------------------------------------------------
 # SIGINT as a terminal's Ctrl-C sends it: env resets the SIG_IGN that background jobs inherit.

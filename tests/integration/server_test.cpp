@@ -1233,5 +1233,175 @@ TEST_F(ServerTest, ChurnOfClosesAndReuseLosesNoRequest) {
   EXPECT_TRUE(serves_new_connection());
 }
 
+// --- Live changes (SIGHUP: server::apply_live) ---------------------------------------------------
+
+// Limits hold per parse: lowered, they apply to the next request on a connection already open as
+// much as on a new one; raised again, the same request passes.
+TEST_F(ServerTest, LoweredHeaderLimitsApplyToTheNextRequest) {
+  start();
+  const std::string big_header = "X-Big: " + std::string(2000, 'x') + "\r\n";
+  const std::string three_headers = "X-1: a\r\nX-2: b\r\nX-3: c\r\n";
+  http_client open(port_);
+  ASSERT_EQ(open.request(get("/a.html", big_header)).status, 200);
+  ASSERT_EQ(fetch(get("/a.html", three_headers)).status, 200);
+
+  config next = base_config();
+  next.max_request_line = 512;
+  next.max_header_bytes = 1024;
+  next.max_headers = 3;  // Host plus three: one too many
+  server_->apply_live(next);
+  EXPECT_EQ(open.request(get("/a.html", big_header)).status, 431);
+  EXPECT_EQ(fetch(get("/a.html", big_header)).status, 431);
+  EXPECT_EQ(fetch(get("/a.html", three_headers)).status, 431);
+  EXPECT_EQ(fetch(get("/" + std::string(600, 'a'))).status, 414);
+  EXPECT_TRUE(serves_new_connection());
+
+  server_->apply_live(base_config());
+  EXPECT_EQ(fetch(get("/a.html", big_header)).status, 200);
+  EXPECT_EQ(fetch(get("/a.html", three_headers)).status, 200);
+}
+
+// A shorter keep-alive timeout closes a connection that goes idle after the change sooner: the
+// default (65 s) would outlast the wait below many times. (A connection already parked keeps the
+// deadline it was given; when exactly a connection parks, relative to the change, the client
+// cannot see, so that half is not tested here.)
+TEST_F(ServerTest, ShortenedKeepAliveClosesConnectionsIdleFromNowSooner) {
+  start();
+  ASSERT_TRUE(serves_new_connection());
+  config next = base_config();
+  next.keepalive_timeout = 300ms;
+  server_->apply_live(next);
+  http_client c(port_);
+  ASSERT_EQ(c.request(get("/a.html")).status, 200);
+  const auto idle_from = std::chrono::steady_clock::now();
+  std::size_t extra = 0;
+  EXPECT_TRUE(c.wait_for_close(10s, &extra)) << "idle past the new keep-alive timeout, still open";
+  EXPECT_GE(std::chrono::steady_clock::now() - idle_from, 200ms) << "closed before the timeout";
+  EXPECT_EQ(extra, 0u);
+  // Counted just after the socket is closed: the client may see the FIN first.
+  EXPECT_TRUE(eventually(5s, [&] { return closed_for(server_->snapshot(), "timeout") == 1; }));
+}
+
+// The 503 a full queue sheds carries the Retry-After in force now.
+TEST_F(ServerTest, ChangedRetryAfterIsInTheNextShed) {
+  config cfg = base_config();
+  cfg.stages[server::cache_lookup].queue_capacity = 2;
+  start(cfg);
+  ASSERT_TRUE(serves_new_connection());
+  config next = cfg;
+  next.retry_after_seconds = 7;
+  server_->apply_live(next);
+  auto& pipe = server_->pipeline();
+  const auto refused = [&] {
+    return pipe.rejected(server::cache_lookup, runtime::reject_reason::queue_full);
+  };
+  std::vector<http_client> clients;
+  {
+    const thread_hold hold("cache_lookup/0");
+    for (int i = 0; i < 3; ++i) {
+      clients.emplace_back(port_);
+      clients.back().send(get("/a.html"));
+    }
+    ASSERT_TRUE(eventually(20s, [&] { return refused() == 1; })) << "refused " << refused();
+  }
+  int shed = 0;
+  for (auto& c : clients) {
+    const response r = c.read_response();
+    if (r.status == 200) continue;
+    EXPECT_EQ(r.status, 503);
+    EXPECT_EQ(r.header("Retry-After"), "7");
+    ++shed;
+  }
+  EXPECT_EQ(shed, 1);
+}
+
+// Lowered, the connection limit holds new connections back in the kernel's backlog (the open ones
+// stay); raised again, the one waiting is served. Above the table's start-up size it is capped.
+TEST_F(ServerTest, LoweredMaxConnectionsHoldsNewOnesBackUntilRaised) {
+  config cfg = base_config();
+  cfg.max_connections = 8;
+  start(cfg);
+  std::vector<http_client> open;
+  for (int i = 0; i < 2; ++i) {
+    open.emplace_back(port_);
+    ASSERT_EQ(open.back().request(get("/a.html")).status, 200);
+  }
+  config next = cfg;
+  next.max_connections = 2;
+  server_->apply_live(next);
+  EXPECT_EQ(server_->snapshot().connections_max, 2u);
+
+  http_client::options opts;
+  opts.timeout = 500ms;
+  http_client third(port_, opts);  // the kernel completes the handshake; weir must not accept
+  third.send(get("/a.html"));
+  response r;
+  EXPECT_EQ(third.try_read_response(r), read_status::timeout) << "served past the lowered limit";
+  EXPECT_LE(server_->open_connections(), 2u);
+  for (auto& c : open) EXPECT_EQ(c.request(get("/a.html")).status, 200) << "an open one was cut";
+
+  next.max_connections = 100;
+  server_->apply_live(next);
+  EXPECT_EQ(server_->snapshot().connections_max, 8u) << "not capped at the table's size";
+  third.set_timeout(10s);
+  ASSERT_EQ(third.try_read_response(r), read_status::ok) << third.last_error();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, a_html);
+}
+
+// The cache shrinks to its new bound at once and goes on serving the right bytes under another
+// policy; a shorter revalidate interval makes a changed file show sooner.
+TEST_F(ServerTest, CacheBoundPolicyAndRevalidateChangeLive) {
+  config cfg = base_config();
+  cfg.cache_revalidate = 1h;
+  start(cfg);
+  const std::pair<const char*, const std::string*> files[] = {
+      {"/a.html", &a_html},       {"/style.css", &style_css}, {"/blob.xyz", &blob_xyz},
+      {"/readme.txt", &readme_txt}, {"/range.txt", &range_txt}, {"/dir/", &index_html}};
+  // 40 more, about 400 bytes each as cached: more than 2 per shard of 1 KiB can hold.
+  for (int i = 0; i < 40; ++i) docroot_.write("small/" + std::to_string(i) + ".txt", "small file " + std::to_string(i) + "\n");
+  http_client c(port_);
+  for (const auto& [target, body] : files) ASSERT_EQ(c.request(get(target)).body, *body);
+  for (int i = 0; i < 40; ++i) ASSERT_EQ(c.request(get("/small/" + std::to_string(i) + ".txt")).status, 200);
+  const auto filled = server_->snapshot().cache;
+  ASSERT_GE(filled.entries, 46u);
+
+  config next = cfg;
+  next.cache_max_bytes = 16u << 10;  // 1 KiB per shard
+  next.cache_max_file_bytes = 1u << 10;
+  next.cache_replacement = cache_policy::lfu;
+  server_->apply_live(next);
+  const auto shrunk = server_->snapshot().cache;
+  EXPECT_EQ(shrunk.capacity_bytes, 16u << 10);
+  EXPECT_LE(shrunk.bytes, 16u << 10);
+  EXPECT_GT(shrunk.evictions, filled.evictions);
+  for (int round = 0; round < 3; ++round) {
+    for (const auto& [target, body] : files) {
+      const response r = c.request(get(target));
+      EXPECT_EQ(r.status, 200) << target;
+      EXPECT_EQ(r.body, *body) << target;
+    }
+    for (int i = 0; i < 40; ++i)
+      EXPECT_EQ(c.request(get("/small/" + std::to_string(i) + ".txt")).body,
+                "small file " + std::to_string(i) + "\n");
+  }
+  EXPECT_LE(server_->snapshot().cache.bytes, 16u << 10);
+
+  // Revalidation: with 1 h the cached bytes stay; at 100 ms the new file shows.
+  const std::string v2 = "readme, rewritten\n";
+  config cached = cfg;  // a bound that holds readme.txt again
+  server_->apply_live(cached);
+  ASSERT_EQ(c.request(get("/readme.txt")).body, readme_txt);
+  docroot_.replace("readme.txt", v2);
+  EXPECT_EQ(c.request(get("/readme.txt")).body, readme_txt) << "revalidated within the hour";
+  cached.cache_revalidate = 100ms;
+  server_->apply_live(cached);
+  std::string last;
+  EXPECT_TRUE(eventually(5s, [&] {
+    last = c.request(get("/readme.txt")).body;
+    return last == v2;
+  })) << "still serving: " << last;
+}
+
 }  // namespace
 }  // namespace weir::test

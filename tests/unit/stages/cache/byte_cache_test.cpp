@@ -534,10 +534,152 @@ TEST_P(ByteCacheModel, MatchesReferenceOnRandomOperations) {
 INSTANTIATE_TEST_SUITE_P(Policies, ByteCacheModel, ::testing::Values(policy::lru, policy::lfu),
                          policy_name);
 
+// --- Live changes (SIGHUP): the bound and the policy --------------------------------------------
+
+TEST(ByteCacheLive, ShrinkEvictsDownToTheNewBoundLeastRecentFirst) {
+  string_cache c(10, policy::lru, 1);
+  for (const char* k : {"A", "B", "C", "D", "E"}) ASSERT_TRUE(c.insert(k, val(k), 2));
+  ASSERT_TRUE(has(c, "A"));  // A is now the most recent: B, C go first
+  EXPECT_EQ(c.set_max_bytes(6), 2u);
+  EXPECT_EQ(c.max_bytes(), 6u);
+  auto st = c.snapshot();
+  EXPECT_EQ(st.bytes, 6u);
+  EXPECT_EQ(st.evictions, 2u);
+  EXPECT_EQ(present(c, {"A", "B", "C", "D", "E"}), (std::vector<std::string>{"A", "D", "E"}));
+  // The new budget holds for inserts from now on, and growing again takes more.
+  EXPECT_FALSE(c.insert("big", val("big"), 7));
+  EXPECT_EQ(c.set_max_bytes(20), 0u);
+  EXPECT_TRUE(c.insert("big", val("big"), 7));
+  EXPECT_EQ(c.snapshot().bytes, 13u);
+}
+
+TEST(ByteCacheLive, ShrinkUnderLfuEvictsTheFewestUses) {
+  string_cache c(8, policy::lfu, 1);
+  for (const char* k : {"A", "B", "C", "D"}) ASSERT_TRUE(c.insert(k, val(k), 2));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(has(c, "A"));
+  ASSERT_TRUE(has(c, "C"));
+  c.set_max_bytes(4);
+  EXPECT_EQ(present(c, {"A", "B", "C", "D"}), (std::vector<std::string>{"A", "C"}));
+}
+
+TEST(ByteCacheLive, ShrinkBoundsEveryShardAndAManyEntryShardInBatches) {
+  // More victims in one shard than one batch of released values: the loop must go on.
+  string_cache c(64 * 16, policy::lru, 16);
+  for (int i = 0; i < 1000; ++i) c.insert("/f/" + std::to_string(i), val("v"), 1);
+  c.set_max_bytes(16);  // one byte per shard
+  auto st = c.snapshot();
+  EXPECT_LE(st.bytes, 16u);
+  EXPECT_LE(st.entries, 16u);
+  for (int i = 0; i < 1000; ++i) {
+    const std::string k = "/f/" + std::to_string(i);
+    if (auto v = c.find(k)) {
+      EXPECT_EQ(*v, "v");
+    }
+  }
+  // Zero: caching off; every insert refused, and an old value under the key is not served.
+  c.set_max_bytes(0);
+  EXPECT_EQ(c.snapshot().entries, 0u);
+  EXPECT_FALSE(c.insert("x", val("x"), 1));
+  EXPECT_EQ(c.snapshot().entries, 0u);
+}
+
+TEST(ByteCacheLive, LruToLfuKeepsEveryEntryAndEvictsTheLeastRecentFirst) {
+  string_cache c(8, policy::lru, 1);
+  for (const char* k : {"A", "B", "C", "D"}) ASSERT_TRUE(c.insert(k, val(std::string(k) + "!"), 2));
+  ASSERT_TRUE(has(c, "A"));  // recency now B, C, D, A (oldest first)
+  c.set_policy(policy::lfu);
+  EXPECT_EQ(c.replacement(), policy::lfu);
+  // One use each: the tie goes to the least recently used, B.
+  ASSERT_TRUE(c.insert("E", val("E!"), 2));
+  EXPECT_FALSE(has(c, "B"));
+  for (const char* k : {"A", "C", "D", "E"}) EXPECT_EQ(value_of(c, k), std::string(k) + "!");
+  // Now uses count: A, C, D and E have two; C a third. F evicts the fewest, oldest: A.
+  ASSERT_TRUE(has(c, "C"));
+  ASSERT_TRUE(c.insert("F", val("F!"), 2));
+  EXPECT_EQ(present(c, {"A", "B", "C", "D", "E", "F"}),
+            (std::vector<std::string>{"C", "D", "E", "F"}));
+  EXPECT_EQ(c.snapshot().bytes, 8u);
+}
+
+TEST(ByteCacheLive, LfuToLruOrdersByLastUse) {
+  string_cache c(8, policy::lfu, 1);
+  for (const char* k : {"A", "B", "C", "D"}) ASSERT_TRUE(c.insert(k, val(k), 2));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(has(c, "A"));  // many uses, but the oldest last use
+  ASSERT_TRUE(has(c, "D"));
+  ASSERT_TRUE(has(c, "B"));
+  ASSERT_TRUE(has(c, "C"));
+  ASSERT_TRUE(has(c, "A"));  // last uses: D, B, C, A
+  c.set_policy(policy::lru);
+  ASSERT_TRUE(c.insert("E", val("E"), 2));  // evicts D, the least recently used
+  ASSERT_TRUE(c.insert("F", val("F"), 2));  // then B
+  EXPECT_EQ(present(c, {"A", "B", "C", "D", "E", "F"}),
+            (std::vector<std::string>{"A", "C", "E", "F"}));
+  // And back again: erase and replace keep working under the switched structure.
+  c.set_policy(policy::lfu);
+  c.erase("C");
+  ASSERT_TRUE(c.insert("A", val("A2"), 3));
+  EXPECT_EQ(value_of(c, "A"), "A2");
+  EXPECT_EQ(c.snapshot().bytes, 7u);
+  c.set_policy(policy::lfu);  // the same policy: nothing changes
+  EXPECT_EQ(present(c, {"A", "E", "F"}), (std::vector<std::string>{"A", "E", "F"}));
+}
+
 struct tagged {
   std::string key;
   std::size_t charge;
 };
+
+// Finds and inserts on 8 threads while another switches the policy and moves the bound: each
+// key's value stays its own, the bytes add up, and once the last shrink returns every shard is
+// within it.
+TEST(ByteCacheLive, PolicyAndBoundChangesUnderConcurrentUse) {
+  constexpr std::size_t shards = 4, keys = 256;
+  byte_cache<tagged> c(4096, policy::lru, shards);
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> bad{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < 8; ++t) {
+    pool.emplace_back([&, t] {
+      std::mt19937 rng(static_cast<unsigned>(t) + 11u);
+      std::uniform_int_distribution<std::size_t> key(0, keys - 1), charge(1, 200);
+      std::uint64_t my_bad = 0;
+      for (int i = 0; !stop.load(std::memory_order_relaxed) || i < 2000; ++i) {
+        const std::string k = "/k/" + std::to_string(key(rng));
+        if (i % 3 == 0) {
+          const std::size_t ch = charge(rng);
+          c.insert(k, std::make_shared<const tagged>(tagged{k, ch}), ch);
+        } else if (auto v = c.find(k); v && v->key != k) {
+          ++my_bad;
+        }
+      }
+      bad += my_bad;
+    });
+  }
+  for (int round = 0; round < 200; ++round) {
+    c.set_policy(round % 2 == 0 ? policy::lfu : policy::lru);
+    c.set_max_bytes(round % 3 == 0 ? 1024 : 4096);
+  }
+  stop = true;
+  for (auto& th : pool) th.join();
+  EXPECT_EQ(bad.load(), 0u);
+  c.set_max_bytes(800);
+  const auto st = c.snapshot();
+  EXPECT_LE(st.bytes, 800u);
+  std::vector<std::size_t> shard_bytes(shards, 0);
+  std::size_t found = 0, sum = 0;
+  for (std::size_t i = 0; i < keys; ++i) {
+    const std::string k = "/k/" + std::to_string(i);
+    if (auto v = c.find(k)) {
+      ++found;
+      sum += v->charge;
+      shard_bytes[shard_of(k, shards)] += v->charge;
+    }
+  }
+  EXPECT_EQ(found, st.entries);
+  EXPECT_EQ(sum, st.bytes);
+  for (std::size_t b : shard_bytes) EXPECT_LE(b, 800u / shards);
+}
+
 
 class ByteCacheConcurrent : public ::testing::TestWithParam<policy> {};
 
