@@ -48,8 +48,8 @@ GET /topology and GET /decisions from the admin API, stop.
   --duration SECS       length of each measured run, 1..3600 (default: 10)
   --rounds N            run each workload's sequence of configurations N times, interleaved;
                         means are reported, 1..100 (default: 1)
-  --settle SECS         warm-up of the controllers-on runs, 0..3600 (default: 20; at 20k req/s
-                        the grouping controller takes about 17 s to settle)
+  --settle SECS         warm-up of the controllers-on runs, 0..3600 (default: 20; the grouping
+                        controller settled within 6-18 s in the runs of bench/README.md)
   --layouts LIST        static layouts for the closed-loop phase, comma-separated (default:
                         $DEFAULT_LAYOUTS)
   --rate-layouts LIST   static layouts for the fixed-rate phase (default:
