@@ -708,7 +708,15 @@ for phase in closed rate; do
   else wls=("${RATE_WORKLOAD_LIST[@]}"); cfgs=("${RATE_CFGS[@]}"); fi
   for wl in "${wls[@]}"; do
     for ((round = 1; round <= ROUNDS; round++)); do
-      for cfg in "${cfgs[@]}"; do run_one "$phase" "$wl" "$cfg" "$round"; done
+      # The closed loop starts each round one configuration further along the list, so that none
+      # is always measured first (or last) in its round. (The fixed rate keeps its order: its
+      # calibration runs before the first round's first static layout.)
+      order=("${cfgs[@]}")
+      if [[ $phase == closed ]]; then
+        shift_by=$(((round - 1) % ${#cfgs[@]}))
+        order=("${cfgs[@]:shift_by}" "${cfgs[@]:0:shift_by}")
+      fi
+      for cfg in "${order[@]}"; do run_one "$phase" "$wl" "$cfg" "$round"; done
     done
   done
 done
