@@ -379,6 +379,12 @@ std::string control_loop::manual(const char* action, std::string subject,
   const std::size_t after = pipe_.groups().size();
   count("admin", action);
   spdlog::info("admin: {} {}: {} -> {} groups", action, subject, before, after);
+  record_regroup(action, std::move(subject), before, after, "manual");
+  return "";
+}
+
+void control_loop::record_regroup(std::string action, std::string group, std::size_t before,
+                                  std::size_t after, std::string why) {
   std::int64_t now;
   {
     std::lock_guard lock(mutex_);
@@ -387,13 +393,12 @@ std::string control_loop::manual(const char* action, std::string subject,
   }
   record({.at_ms = now,
           .controller = "admin",
-          .action = action,
-          .group = std::move(subject),
+          .action = std::move(action),
+          .group = std::move(group),
           .from = before,
           .to = after,
-          .why = "manual",
+          .why = std::move(why),
           .applied = true});
-  return "";
 }
 
 std::string control_loop::apply_layout(
@@ -425,20 +430,7 @@ std::string control_loop::apply_layout(
     for (runtime::stage_index s : members) stages += (stages.empty() ? "" : "+") + pipe_.stage_name(s);
     spdlog::info("reload: group {} runs {} (threads {}, queue {}): {} -> {} groups", opts.name,
                  stages, opts.threads, opts.capacity, before, after);
-    std::int64_t at;
-    {
-      std::lock_guard lock(mutex_);
-      at = last_ms_;
-      grouping_state_.last_change_ms = at;  // the grouping controller's cooldown counts it
-    }
-    record({.at_ms = at,
-            .controller = "admin",
-            .action = "regroup",
-            .group = opts.name,
-            .from = before,
-            .to = after,
-            .why = "reload",
-            .applied = true});
+    record_regroup("regroup", opts.name, before, after, "reload");
   }
   return "";
 }
