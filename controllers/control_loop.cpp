@@ -169,7 +169,8 @@ void control_loop::run_pool(std::int64_t now_ms) {
 void control_loop::run_grouping(std::int64_t now_ms) {
   const sample s = grouping_sensor_.take(now_ms);
   if (s.window_ms <= 0) return;
-  if (spdlog::should_log(spdlog::level::trace)) spdlog::trace("controller grouping: {}", describe(s));
+  if (spdlog::should_log(spdlog::level::trace))
+    spdlog::trace("controller grouping: {}", describe(s));
   std::vector<grouping_decision> decisions;
   grouping_settings settings;
   {
@@ -427,7 +428,8 @@ std::string control_loop::apply_layout(
     if (pipe_.regroup(members, opts) == nullptr) return "the pipeline is stopping";
     const std::size_t after = pipe_.groups().size();
     std::string stages;
-    for (runtime::stage_index s : members) stages += (stages.empty() ? "" : "+") + pipe_.stage_name(s);
+    for (runtime::stage_index s : members)
+      stages += (stages.empty() ? "" : "+") + pipe_.stage_name(s);
     spdlog::info("reload: group {} runs {} (threads {}, queue {}): {} -> {} groups", opts.name,
                  stages, opts.threads, opts.capacity, before, after);
     record_regroup("regroup", opts.name, before, after, "reload");

@@ -117,8 +117,8 @@ class control_loop {
   void record(decision_record d);
   /// Records a regroup the controller did not decide (admin API, reload) and starts the
   /// grouping controller's cooldown from it.
-  void record_regroup(std::string action, std::string group, std::size_t before,
-                      std::size_t after, std::string why);
+  void record_regroup(std::string action, std::string group, std::size_t before, std::size_t after,
+                      std::string why);
   void count(const std::string& controller, const std::string& action);
 
   runtime::pipeline& pipe_;

@@ -304,14 +304,15 @@ void fuses(const sample& s, const grouping_state& state, const grouping_settings
       std::string key = "fuse:" + members(a.stages) + "|" + members(b.stages);
       std::string why =
           crowd_fuse
-              ? fmt::format("crowded: {} CPU-bound groups on {} cores: {} {:.2f} and {} {:.2f} "
-                            "busy, {}{}",
-                            cpu_count, s.cores, members(a.stages), ua, members(b.stages), ub,
-                            cost_text, slow_text)
-              : fmt::format("low load: {} {:.2f} and {} {:.2f} busy, {}, predicted fused "
-                            "utilisation {:.2f}{}",
-                            members(a.stages), ua, members(b.stages), ub, cost_text, predicted,
-                            slow_text);
+              ? fmt::format(
+                    "crowded: {} CPU-bound groups on {} cores: {} {:.2f} and {} {:.2f} "
+                    "busy, {}{}",
+                    cpu_count, s.cores, members(a.stages), ua, members(b.stages), ub, cost_text,
+                    slow_text)
+              : fmt::format(
+                    "low load: {} {:.2f} and {} {:.2f} busy, {}, predicted fused "
+                    "utilisation {:.2f}{}",
+                    members(a.stages), ua, members(b.stages), ub, cost_text, predicted, slow_text);
       out.push_back({std::move(key),
                      rank::fuse,
                      cost,

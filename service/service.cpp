@@ -151,10 +151,9 @@ std::vector<std::pair<std::vector<runtime::stage_index>, runtime::group::options
   for (std::size_t i = 0; i < stage_count; ++i) {
     const std::string name = group_name(c, i);
     if (out.empty() || out.back().second.name != name) {
-      out.push_back({{},
-                     {.name = name,
-                      .capacity = c.stages[i].queue_capacity,
-                      .threads = c.stages[i].threads}});
+      out.push_back(
+          {{},
+           {.name = name, .capacity = c.stages[i].queue_capacity, .threads = c.stages[i].threads}});
     }
     out.back().first.push_back(static_cast<runtime::stage_index>(i));
     // As at start-up: disk_io's tasks block, so each queued miss wakes a worker of its own.
@@ -250,14 +249,16 @@ std::string service::reload() {
   // The grouping first: the one step that can be refused (once a stop has begun).
   if (layout_differs(cfg_, applied)) {
     if (const std::string why = loop_->apply_layout(layout_of(applied)); !why.empty()) {
-      spdlog::error("reload: cannot regroup the stages: {}; still running with the previous "
-                    "configuration",
-                    why);
+      spdlog::error(
+          "reload: cannot regroup the stages: {}; still running with the previous "
+          "configuration",
+          why);
       return why;
     }
     if (applied.grouping.enabled && !applied.grouping.dry_run)
-      spdlog::info("reload: the grouping controller is on and may regroup these stages again "
-                   "(controllers.grouping.enabled: false keeps the file's grouping)");
+      spdlog::info(
+          "reload: the grouping controller is on and may regroup these stages again "
+          "(controllers.grouping.enabled: false keeps the file's grouping)");
   }
   const std::vector<std::string> changes = live_changes(cfg_, applied);
   apply_controllers(applied);

@@ -165,9 +165,9 @@ runtime::stage_index read_parse_stage::handle(runtime::task& t) {
         std::int64_t deadline;
         if (idle) {
           c.request_start_ms = 0;
-          deadline = c.idle_since_ms + (c.requests == 0 ? ctx_.live.header_timeout()
-                                                        : ctx_.live.keepalive_timeout())
-                                           .count();
+          deadline = c.idle_since_ms +
+                     (c.requests == 0 ? ctx_.live.header_timeout() : ctx_.live.keepalive_timeout())
+                         .count();
         } else {
           deadline = c.request_start_ms + ctx_.live.header_timeout().count();
         }

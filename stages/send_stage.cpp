@@ -78,7 +78,8 @@ runtime::stage_index send_stage::handle(runtime::task& t) {
       case send_outcome::done:
         return ctx_.finish_response(c);
       case send_outcome::would_block:
-        if (ctx_.park(c, true, server_context::now_ms() + ctx_.live.send_timeout().count())) continue;
+        if (ctx_.park(c, true, server_context::now_ms() + ctx_.live.send_timeout().count()))
+          continue;
         return runtime::stage_done;
       case send_outcome::yield:  // to the back of the send queue; the socket is still writable
         return stage_send;

@@ -165,7 +165,8 @@ void server_context::shed(connection& c) {
   p = std::to_chars(p, p + 10, live.retry_after_seconds.load(std::memory_order_relaxed)).ptr;
   p = std::copy(tail.begin(), tail.end(), p);
   // Best effort: the socket buffer of a connection between requests has room for this.
-  const ssize_t n = ::send(c.fd, buf, static_cast<std::size_t>(p - buf), MSG_NOSIGNAL | MSG_DONTWAIT);
+  const ssize_t n =
+      ::send(c.fd, buf, static_cast<std::size_t>(p - buf), MSG_NOSIGNAL | MSG_DONTWAIT);
   server_stats_block& st = stats.local();
   st.responses[c.in_request ? c.req_method : static_cast<std::size_t>(method_label::unknown)]
               [status_index(503)]

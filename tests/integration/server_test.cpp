@@ -183,10 +183,12 @@ TEST_F(ServerTest, TheEventLoopThreadIsScheduledBatch) {
     return c;
   };
   census c;
-  EXPECT_TRUE(eventually(10s, [&] {
-    c = look();
-    return c.batch_loops == 1 && c.workers > 0;
-  })) << c.loops << " threads named weir-reactor, " << c.batch_loops << " of them SCHED_BATCH";
+  EXPECT_TRUE(eventually(10s,
+                         [&] {
+                           c = look();
+                           return c.batch_loops == 1 && c.workers > 0;
+                         }))
+      << c.loops << " threads named weir-reactor, " << c.batch_loops << " of them SCHED_BATCH";
   EXPECT_EQ(c.loops, 1);
   EXPECT_EQ(c.other_workers, c.workers) << "a worker is not SCHED_OTHER";
 }
@@ -1356,13 +1358,15 @@ TEST_F(ServerTest, CacheBoundPolicyAndRevalidateChangeLive) {
   cfg.cache_revalidate = 1h;
   start(cfg);
   const std::pair<const char*, const std::string*> files[] = {
-      {"/a.html", &a_html},       {"/style.css", &style_css}, {"/blob.xyz", &blob_xyz},
+      {"/a.html", &a_html},         {"/style.css", &style_css}, {"/blob.xyz", &blob_xyz},
       {"/readme.txt", &readme_txt}, {"/range.txt", &range_txt}, {"/dir/", &index_html}};
   // 40 more, about 400 bytes each as cached: more than 2 per shard of 1 KiB can hold.
-  for (int i = 0; i < 40; ++i) docroot_.write("small/" + std::to_string(i) + ".txt", "small file " + std::to_string(i) + "\n");
+  for (int i = 0; i < 40; ++i)
+    docroot_.write("small/" + std::to_string(i) + ".txt", "small file " + std::to_string(i) + "\n");
   http_client c(port_);
   for (const auto& [target, body] : files) ASSERT_EQ(c.request(get(target)).body, *body);
-  for (int i = 0; i < 40; ++i) ASSERT_EQ(c.request(get("/small/" + std::to_string(i) + ".txt")).status, 200);
+  for (int i = 0; i < 40; ++i)
+    ASSERT_EQ(c.request(get("/small/" + std::to_string(i) + ".txt")).status, 200);
   const auto filled = server_->snapshot().cache;
   ASSERT_GE(filled.entries, 46u);
 
@@ -1397,10 +1401,12 @@ TEST_F(ServerTest, CacheBoundPolicyAndRevalidateChangeLive) {
   cached.cache_revalidate = 100ms;
   server_->apply_live(cached);
   std::string last;
-  EXPECT_TRUE(eventually(5s, [&] {
-    last = c.request(get("/readme.txt")).body;
-    return last == v2;
-  })) << "still serving: " << last;
+  EXPECT_TRUE(eventually(5s,
+                         [&] {
+                           last = c.request(get("/readme.txt")).body;
+                           return last == v2;
+                         }))
+      << "still serving: " << last;
 }
 
 }  // namespace

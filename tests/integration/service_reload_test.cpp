@@ -153,8 +153,8 @@ TEST_F(ServiceReload, ChangedGroupingRegroupsWhileClientsKeepAsking) {
 TEST_F(ServiceReload, InvalidFileChangesNothing) {
   start(base_config());
   runtime::group* const send_before = &group_of(server::send);
-  file_.keepalive_timeout = 1s;                       // valid on its own
-  file_.stages[server::send].queue_capacity = 256;    // valid on its own
+  file_.keepalive_timeout = 1s;                        // valid on its own
+  file_.stages[server::send].queue_capacity = 256;     // valid on its own
   file_.stages[server::cache_lookup].group = "apart";  // send and cache_lookup, not disk_io between
   file_.stages[server::send].group = "apart";
   EXPECT_NE(svc_->reload(), "");

@@ -568,8 +568,7 @@ TEST(grouping_policy, a_stage_under_split_service_min_is_never_slow) {
     slow.cores = cores;
     grouping_run refuses(std::move(slow));
     refuses.steps(400);
-    EXPECT_EQ(refuses.model.group_of("send"), std::vector<std::string>{"send"})
-        << history(refuses);
+    EXPECT_EQ(refuses.model.group_of("send"), std::vector<std::string>{"send"}) << history(refuses);
   }
   // A lower minimum makes the 40 us send slow again.
   grouping_settings cfg = test_settings();
@@ -590,7 +589,7 @@ TEST(grouping_policy, a_rarely_run_stage_is_never_slow) {
     auto stages = weir_at(20000, 13);
     for (auto& st : stages) {
       if (st.name != "accept") continue;
-      st.runs = 100;                                // 400 runs a second...
+      st.runs = 100;                                    // 400 runs a second...
       st.load = st.runs / period_ms * 1e3 * us * 1e-6;  // ...of `us` each
     }
     return stages;

@@ -680,7 +680,6 @@ TEST(ByteCacheLive, PolicyAndBoundChangesUnderConcurrentUse) {
   for (std::size_t b : shard_bytes) EXPECT_LE(b, 800u / shards);
 }
 
-
 class ByteCacheConcurrent : public ::testing::TestWithParam<policy> {};
 
 TEST_P(ByteCacheConcurrent, RandomOperationsKeepInvariants) {
