@@ -1,0 +1,1 @@
+# Tests of bench/loadgen (issue 13).

@@ -1,0 +1,1 @@
+# Tests of bench/slowfs (issue 13).
