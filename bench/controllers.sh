@@ -2,8 +2,8 @@
 # weir with its controllers on against static topologies (controllers off), closed loop and at a
 # fixed rate, weir pinned to CPU 0 and wrk pinned to CPU 1. See bench/README.md.
 #
-# usage: bench/controllers.sh [--duration SECS] [--rounds N] [--settle SECS] [--layouts LIST]
-#                             [--rate-layouts LIST] [--rate R] [--rate-delay MS]
+# usage: bench/controllers.sh [--duration SECS] [--rounds N] [--confirm N] [--settle SECS]
+#                             [--layouts LIST] [--rate-layouts LIST] [--rate R] [--rate-delay MS]
 #                             [--rate-workloads LIST] [--phases LIST] [--ctl-config FILE]
 #                             [--label TEXT] [--help]
 # env:   WEIR    weir binary      (default: <repo>/build/release/weir)
@@ -48,6 +48,10 @@ GET /topology and GET /decisions from the admin API, stop.
   --duration SECS       length of each measured run, 1..3600 (default: 10)
   --rounds N            run each workload's sequence of configurations N times, interleaved;
                         means are reported, 1..100 (default: 1)
+  --confirm N           after the closed-loop rounds, measure controllers on against the best
+                        static layout of those rounds in N back-to-back pairs (the order
+                        alternating); the closed-loop target is judged on the median of the N
+                        pair ratios, 0..50 (default: 5; 0: judge on the rounds' means)
   --settle SECS         warm-up of the controllers-on runs, 0..3600 (default: 20; the grouping
                         controller settled within 6-18 s in the runs of bench/README.md)
   --layouts LIST        static layouts for the closed-loop phase, comma-separated (default:
@@ -89,6 +93,7 @@ usage_error() { echo "controllers.sh: $*" >&2; echo "Try 'bench/controllers.sh -
 # ---------------------------------------------------------------------------------------- options
 DURATION=10
 ROUNDS=1
+CONFIRM=5
 SETTLE=20
 LAYOUTS=$DEFAULT_LAYOUTS
 RATE_LAYOUTS=$DEFAULT_RATE_LAYOUTS
@@ -104,7 +109,7 @@ while (($#)); do
   case $opt in
     --*=*) val=${opt#*=}; opt=${opt%%=*}; shift ;;
     --help | -h) usage; exit 0 ;;
-    --duration | --rounds | --settle | --layouts | --rate-layouts | --rate | --rate-delay | \
+    --duration | --rounds | --confirm | --settle | --layouts | --rate-layouts | --rate | --rate-delay | \
       --rate-workloads | --phases | --ctl-config | --label)
       (($# >= 2)) || usage_error "$opt needs a value"
       val=$2; shift 2 ;;
@@ -113,6 +118,7 @@ while (($#)); do
   case $opt in
     --duration) DURATION=$val ;;
     --rounds) ROUNDS=$val ;;
+    --confirm) CONFIRM=$val ;;
     --settle) SETTLE=$val ;;
     --layouts) LAYOUTS=$val ;;
     --rate-layouts) RATE_LAYOUTS=$val ;;
@@ -132,10 +138,11 @@ int_in() { # name value lo hi: a decimal integer in lo..hi, else a usage error
 }
 int_in --duration "$DURATION" 1 3600
 int_in --rounds "$ROUNDS" 1 100
+int_in --confirm "$CONFIRM" 0 50
 int_in --settle "$SETTLE" 0 3600
 int_in --rate "$RATE" 100 200000
 int_in --rate-delay "$RATE_DELAY" 1 1000
-DURATION=$((10#$DURATION)) ROUNDS=$((10#$ROUNDS)) SETTLE=$((10#$SETTLE))
+DURATION=$((10#$DURATION)) ROUNDS=$((10#$ROUNDS)) CONFIRM=$((10#$CONFIRM)) SETTLE=$((10#$SETTLE))
 RATE=$((10#$RATE)) RATE_DELAY=$((10#$RATE_DELAY))
 
 # list_of OPTION VALUE ALLOWED...: sets LIST to the words of the comma-separated VALUE, each one
@@ -547,13 +554,15 @@ calibrate() {
 run_one() {
   local phase=$1 wl=$2 cfg=$3 round=$4
   local key=$phase:$wl:$cfg tag="$phase $wl" dir conns url lua warm status=ok
-  ((ROUNDS > 1)) && tag+=" $round/$ROUNDS"
+  if [[ $phase == confirm ]]; then tag+=" pair $round/$CONFIRM"
+  elif ((ROUNDS > 1)); then tag+=" $round/$ROUNDS"; fi
+  LAST_RPS=""
   dir=$RUNDIR/$phase-$wl-$round-${cfg//[\/+:]/_}
   mkdir -p "$dir"
   printf '[%s] %-22s ' "$tag" "$(display "$cfg")"
   url=http://127.0.0.1:PORT/c0/f0.bin lua=""
   [[ $wl == mix ]] && url=http://127.0.0.1:PORT/ lua=$MIX_LUA
-  if [[ $phase == closed ]]; then
+  if [[ $phase == closed || $phase == confirm ]]; then
     conns=$CLOSED_CONNECTIONS
   else
     lua=$RATE_LUA_C0
@@ -653,6 +662,7 @@ run_one() {
   stop_weir
   [[ $status == ok && -n $STOP_RC && $STOP_RC != 0 ]] && status="EXIT-$STOP_RC"
   [[ ${STATUS[$key]:-ok} == ok ]] && STATUS[$key]=$status # the first trouble of any round stays
+  ((measured)) && [[ $status == ok && $non2xx == 0 && $sockerr == 0 ]] && LAST_RPS=$rps
 
   if ((measured)); then
     printf '%8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  CPU %6s us/req (%s of a core; others on CPU %d: %s)  -c%d  bad %d/%d' \
@@ -686,6 +696,7 @@ has_phase rate && settle_runs=$((settle_runs + ${#RATE_WORKLOAD_LIST[@]}))
 warm_ctl=$((SETTLE > WARMUP_SECS ? SETTLE : WARMUP_SECS))
 # about 5 s per run for start, checks and stop (weir's shutdown takes a few seconds)
 estimate=$((ROUNDS * (runs_per_round * (DURATION + WARMUP_SECS + 5) + settle_runs * (warm_ctl - WARMUP_SECS))))
+has_phase closed && estimate=$((estimate + 2 * CONFIRM * (2 * (DURATION + WARMUP_SECS + 5) + warm_ctl - WARMUP_SECS)))
 
 cat <<EOF
 weir controllers benchmark${LABEL:+  [$LABEL]}
@@ -695,6 +706,7 @@ weir controllers benchmark${LABEL:+  [$LABEL]}
             layouts: static, controllers off (a=accept r=read_parse c=cache_lookup d=disk_io
             s=send, ':N' threads, '/' between groups)
   closed:   taskset -c $LOAD_CPU wrk -t1 -c$CLOSED_CONNECTIONS -d${DURATION}s --latency, /c0/f0.bin and mix.lua
+  confirm:  $( ((CONFIRM > 0)) && echo "$CONFIRM pairs, controllers on and the best static layout of the rounds, back to back" || echo "none")
   rate:     ${RATE} req/s on ${RATE_WORKLOAD_LIST[*]}: each connection waits ${RATE_DELAY} ms after a response (connections calibrated once)
   warm-up:  ${WARMUP_SECS}s (discarded), controllers on: ${warm_ctl}s (--settle)
   weir:     one at a time, taskset -c $SERVER_CPU (1 core: the pool controller's budget is one thread per CPU-bound group), 127.0.0.1$( ((ROUNDS > 1)) && echo "; $ROUNDS rounds, means reported")
@@ -702,34 +714,6 @@ weir controllers benchmark${LABEL:+  [$LABEL]}
 
 EOF
 
-for phase in closed rate; do
-  has_phase "$phase" || continue
-  if [[ $phase == closed ]]; then wls=(c0 mix); cfgs=("${CLOSED_CFGS[@]}")
-  else wls=("${RATE_WORKLOAD_LIST[@]}"); cfgs=("${RATE_CFGS[@]}"); fi
-  for wl in "${wls[@]}"; do
-    for ((round = 1; round <= ROUNDS; round++)); do
-      # The closed loop starts each round one configuration further along the list, so that none
-      # is always measured first (or last) in its round. (The fixed rate keeps its order: its
-      # calibration runs before the first round's first static layout.)
-      order=("${cfgs[@]}")
-      if [[ $phase == closed ]]; then
-        shift_by=$(((round - 1) % ${#cfgs[@]}))
-        order=("${cfgs[@]:shift_by}" "${cfgs[@]:0:shift_by}")
-      fi
-      for cfg in "${order[@]}"; do run_one "$phase" "$wl" "$cfg" "$round"; done
-    done
-  done
-done
-# Means over the rounds that produced a result.
-for key in "${!RUNS[@]}"; do
-  for arr in RPS P50 P99 CPU_US CPU_CORE OTHERS; do
-    declare -n a=$arr
-    [[ -n ${a[$key]:-} ]] && a["$key"]=$(awk -v s="${a[$key]}" -v n="${RUNS[$key]}" 'BEGIN { printf "%.3f", s / n }')
-    unset -n a
-  done
-done
-
-# ---------------------------------------------------------------------------------------- report
 num() { # value decimals: the number rounded, or '-' when there is none
   if [[ ${1:-} =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; then printf "%.${2}f" "$1"; else printf -- '-'; fi
 }
@@ -766,6 +750,74 @@ mark() { # key: the run's trouble, if any, for a table cell
   ((${NON2XX[$1]:-0} + ${SOCKERR[$1]:-0} == 0)) || printf ' (bad %d/%d)' "${NON2XX[$1]}" "${SOCKERR[$1]}"
 }
 
+run_phase() { # phase: every round of every workload
+  local phase=$1 wl round cfg shift_by wls cfgs order
+  if [[ $phase == closed ]]; then wls=(c0 mix); cfgs=("${CLOSED_CFGS[@]}")
+  else wls=("${RATE_WORKLOAD_LIST[@]}"); cfgs=("${RATE_CFGS[@]}"); fi
+  for wl in "${wls[@]}"; do
+    for ((round = 1; round <= ROUNDS; round++)); do
+      # The closed loop starts each round one configuration further along the list, so that none
+      # is always measured first (or last) in its round. (The fixed rate keeps its order: its
+      # calibration runs before the first round's first static layout.)
+      order=("${cfgs[@]}")
+      if [[ $phase == closed ]]; then
+        shift_by=$(((round - 1) % ${#cfgs[@]}))
+        order=("${cfgs[@]:shift_by}" "${cfgs[@]:0:shift_by}")
+      fi
+      for cfg in "${order[@]}"; do run_one "$phase" "$wl" "$cfg" "$round"; done
+    done
+  done
+}
+means_of() { # phase: means over the rounds that produced a result, for that phase's keys
+  local key arr
+  for key in "${!RUNS[@]}"; do
+    [[ $key == "$1":* ]] || continue
+    for arr in RPS P50 P99 CPU_US CPU_CORE OTHERS; do
+      declare -n a=$arr
+      [[ -n ${a[$key]:-} ]] && a["$key"]=$(awk -v s="${a[$key]}" -v n="${RUNS[$key]}" 'BEGIN { printf "%.3f", s / n }')
+      unset -n a
+    done
+  done
+}
+
+# The best static layout of the closed-loop rounds is the highest of several noisy means, so its
+# mean overstates it (the more layouts, the more so; runs here vary by +-25 %). The confirmation
+# measures it afresh against controllers on, in pairs run back to back (drift in the host's speed
+# then hits both), the order alternating; the target is judged on the median pair ratio.
+declare -A PAIR_RATIOS=() CONFIRM_LAYOUT=()
+run_confirm() {
+  local wl b i first second r
+  for wl in c0 mix; do
+    b=$(best closed "$wl" RPS max)
+    [[ -n $b ]] || continue
+    CONFIRM_LAYOUT[$wl]=$b
+    for ((i = 1; i <= CONFIRM; i++)); do
+      first=ctl second=$b
+      ((i % 2 == 0)) && first=$b second=ctl
+      run_one confirm "$wl" "$first" "$i"
+      local r1=$LAST_RPS
+      run_one confirm "$wl" "$second" "$i"
+      local r2=$LAST_RPS
+      [[ -n $r1 && -n $r2 ]] || continue
+      if [[ $first == ctl ]]; then r=$(ratio "$r1" "$r2"); else r=$(ratio "$r2" "$r1"); fi
+      PAIR_RATIOS[$wl]+="${PAIR_RATIOS[$wl]:+ }$r"
+    done
+  done
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a";
+  else if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+if has_phase closed; then
+  run_phase closed
+  means_of closed
+  ((CONFIRM > 0)) && { run_confirm; means_of confirm; }
+fi
+if has_phase rate; then
+  run_phase rate
+  means_of rate
+fi
+
+# ---------------------------------------------------------------------------------------- report
 declare -A BEST_RPS=()
 if has_phase closed; then
   echo
@@ -786,6 +838,19 @@ if has_phase closed; then
     printf "$fmt" "${row[@]}"
   done
   echo "  * the best static layout of the workload (highest req/s)"
+  if ((CONFIRM > 0)); then
+    echo
+    echo "Closed loop, confirmation: controllers on against the best static layout, $CONFIRM pairs back to back (req/s)"
+    for wl in c0 mix; do
+      b=${CONFIRM_LAYOUT[$wl]:-}
+      [[ -n $b ]] || { printf '  %-16s no static layout to confirm against\n' "${WL_NAME[$wl]}:"; continue; }
+      # shellcheck disable=SC2086
+      printf '  %-16s controllers on %s (runs %s) / %s %s (runs %s): pair ratios %s, median %s\n' \
+        "${WL_NAME[$wl]}:" "$(num "${RPS[confirm:$wl:ctl]:-}" 0)" "${RPS_RUNS[confirm:$wl:ctl]:-none}" \
+        "$b" "$(num "${RPS[confirm:$wl:$b]:-}" 0)" "${RPS_RUNS[confirm:$wl:$b]:-none}" \
+        "${PAIR_RATIOS[$wl]:-none}" "$(median ${PAIR_RATIOS[$wl]:-})"
+    done
+  fi
 fi
 
 declare -A REF_CPU=() BEST_P50=()
@@ -845,6 +910,18 @@ if has_phase closed; then
   for wl in c0 mix; do
     b=${BEST_RPS[$wl]}
     r=$(ratio "${RPS[closed:$wl:ctl]:-}" "${RPS[closed:$wl:$b]:-}")
+    if ((CONFIRM > 0)); then
+      printf '%-16s closed loop, rounds: controllers on / best static (%s) req/s = %s (the best of %d means: biased up)\n' \
+        "${WL_NAME[$wl]}:" "${b:-none}" "$(num "$r" 2)" "$((${#CLOSED_CFGS[@]} - 1))"
+      TARGET_LINES+=("RESULT target=closed_rps_rounds workload=$wl ctl=${RPS[closed:$wl:ctl]:-NA} best=${RPS[closed:$wl:$b]:-NA} best_layout=${b:-NA} ratio=$r")
+      # shellcheck disable=SC2086
+      r=$(median ${PAIR_RATIOS[$wl]:-})
+      v=$(verdict "$r" ">=" "$THROUGHPUT_TARGET")
+      printf '%-16s closed loop, %d pairs: controllers on / %s req/s, median = %s (target >= %s): %s\n' \
+        "${WL_NAME[$wl]}:" "$CONFIRM" "${CONFIRM_LAYOUT[$wl]:-none}" "$(num "$r" 2)" "$THROUGHPUT_TARGET" "$v"
+      TARGET_LINES+=("RESULT target=closed_rps workload=$wl ctl=${RPS[confirm:$wl:ctl]:-NA} best=${RPS[confirm:$wl:${CONFIRM_LAYOUT[$wl]:-}]:-NA} best_layout=${CONFIRM_LAYOUT[$wl]:-NA} pair_ratios=$(tr ' ' , <<<"${PAIR_RATIOS[$wl]:-NA}") ratio=$r target=$THROUGHPUT_TARGET verdict=$v")
+      continue
+    fi
     v=$(verdict "$r" ">=" "$THROUGHPUT_TARGET")
     printf '%-16s closed loop: controllers on / best static (%s) req/s = %s (target >= %s): %s\n' \
       "${WL_NAME[$wl]}:" "${b:-none}" "$(num "$r" 2)" "$THROUGHPUT_TARGET" "$v"
