@@ -57,7 +57,8 @@ control_loop::control_loop(runtime::pipeline& pipe, options opts)
                                            {"grouping", "split"},
                                            {"admin", "resize"},
                                            {"admin", "fuse"},
-                                           {"admin", "split"}})
+                                           {"admin", "split"},
+                                           {"admin", "regroup"}})
     counts_[{controller, action}] = 0;
 }
 
@@ -378,7 +379,6 @@ std::string control_loop::manual(const char* action, std::string subject,
   std::string refused = apply();
   if (!refused.empty()) return refused;
   const std::size_t after = pipe_.groups().size();
-  count("admin", action);
   spdlog::info("admin: {} {}: {} -> {} groups", action, subject, before, after);
   record_regroup(action, std::move(subject), before, after, "manual");
   return "";
@@ -386,6 +386,7 @@ std::string control_loop::manual(const char* action, std::string subject,
 
 void control_loop::record_regroup(std::string action, std::string group, std::size_t before,
                                   std::size_t after, std::string why) {
+  count("admin", action);
   std::int64_t now;
   {
     std::lock_guard lock(mutex_);
