@@ -40,7 +40,8 @@ class usage_error : public std::runtime_error {
 struct cli {
   std::optional<std::string> root, listen, config_file, access_log, log_level, metrics_listen,
       admin_listen, fault_disk_latency;
-  bool no_metrics = false, no_admin = false, test_config = false, help = false, version = false;
+  bool no_metrics = false, no_admin = false, fault_shed = false, test_config = false, help = false,
+       version = false;
 };
 
 struct option {
@@ -61,6 +62,7 @@ constexpr option options[] = {
     {"--admin-listen", "ADDR:PORT", &cli::admin_listen, nullptr},
     {"--no-admin", "", nullptr, &cli::no_admin},
     {"--fault-disk-latency", "DURATION", &cli::fault_disk_latency, nullptr},
+    {"--fault-shed", "", nullptr, &cli::fault_shed},
     {"--test-config", "", nullptr, &cli::test_config},
     {"--help", "", nullptr, &cli::help},
     {"--version", "", nullptr, &cli::version},
@@ -100,6 +102,9 @@ Serve static files over HTTP/1.1 through a staged (SEDA) pipeline.
   --fault-disk-latency DURATION
                       for experiments and tests only: every disk read first
                       waits DURATION (e.g. 20ms, 500us), as on a slow disk
+  --fault-shed        for experiments only: answer every GET and HEAD with 503
+                      (Retry-After) and close, as when a queue is full, to
+                      measure the cost of a refusal
   --test-config       check the configuration and the root, then exit
   --help              print this help and exit
   --version           print the version and exit
@@ -309,6 +314,10 @@ int run(const cli& flags, weir::config cfg, const sigset_t& signals) {
       svc->set_fault_disk_latency(latency);
       spdlog::warn("fault injection: every disk read waits {} first (--fault-disk-latency)",
                    weir::format_duration_us(latency));
+    }
+    if (flags.fault_shed) {
+      svc->set_fault_shed(true);
+      spdlog::warn("fault injection: every GET and HEAD is shed with 503 (--fault-shed)");
     }
   } catch (const weir::config_error& e) {
     std::cerr << "weir: " << e.what() << '\n';

@@ -284,6 +284,10 @@ void service::set_fault_disk_latency(std::chrono::microseconds latency) {
   server_->set_fault_disk_latency(latency);
 }
 
+void service::set_fault_shed(bool on) {
+  server_->set_fault_shed(on);
+}
+
 std::uint16_t service::port() const {
   return server_->port();
 }

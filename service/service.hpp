@@ -61,6 +61,7 @@ class service : public admin::backend {
 
   /// Injected fault for experiments (see server::set_fault_disk_latency).
   void set_fault_disk_latency(std::chrono::microseconds latency);
+  void set_fault_shed(bool on);  // see server::set_fault_shed
 
   std::uint16_t port() const;
   std::uint16_t metrics_port() const;  // 0: metrics off

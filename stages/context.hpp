@@ -93,6 +93,9 @@ struct server_context {
   std::atomic<bool> draining{false};
   /// Injected fault (tests and experiments only; 0: off): every disk read waits this long first.
   std::atomic<std::int64_t> fault_disk_latency_us{0};
+  /// Injected fault (experiments only): every parsed GET/HEAD is shed (503) as if the queue into
+  /// cache_lookup were full, so that the cost of a refusal can be measured.
+  std::atomic<bool> fault_shed{false};
 
   /// Steady clock in milliseconds and nanoseconds.
   static std::int64_t now_ms();

@@ -143,6 +143,10 @@ runtime::stage_index read_parse_stage::handle(runtime::task& t) {
           prepare_error_response(c, status, false);
           return stage_send;
         }
+        if (ctx_.fault_shed.load(std::memory_order_relaxed)) [[unlikely]] {
+          ctx_.shed(c);  // what a full queue into cache_lookup does (--fault-shed)
+          return runtime::stage_done;
+        }
         return stage_cache_lookup;
       }
       if (c.in_end - c.in_start >= max_buffer) {  // the parser should have said 414/431

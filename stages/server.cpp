@@ -370,6 +370,10 @@ void server::set_fault_disk_latency(std::chrono::microseconds latency) {
   impl_->ctx.fault_disk_latency_us.store(latency.count(), std::memory_order_relaxed);
 }
 
+void server::set_fault_shed(bool on) {
+  impl_->ctx.fault_shed.store(on, std::memory_order_relaxed);
+}
+
 std::size_t server::open_connections() const {
   return impl_->ctx.connections.in_use();
 }

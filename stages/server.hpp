@@ -44,6 +44,10 @@ class server {
   /// revalidation) first waits this long, as on a slow or overloaded disk.
   void set_fault_disk_latency(std::chrono::microseconds latency);
 
+  /// Injected fault, for experiments only: every parsed GET or HEAD is answered 503 and its
+  /// connection closed, exactly as when the queue into cache_lookup is full (the shed path).
+  void set_fault_shed(bool on);
+
   /// Applies what can change while traffic flows (SIGHUP) from `next`, which must be valid:
   /// timeouts, limits, retry_after and the cache (max_bytes: shrinking evicts down to it;
   /// policy: switched keeping the entries; max_file_bytes; revalidate). The rest of `next` is

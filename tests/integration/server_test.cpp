@@ -1409,5 +1409,23 @@ TEST_F(ServerTest, CacheBoundPolicyAndRevalidateChangeLive) {
       << "still serving: " << last;
 }
 
+// --fault-shed: every parsed GET takes the shed path (503, Retry-After, close) and is counted as
+// a 503; switched off, the next connection is served again.
+TEST_F(ServerTest, FaultShedAnswersEveryRequest503AndCloses) {
+  start();
+  server_->set_fault_shed(true);
+  for (int i = 0; i < 3; ++i) {
+    http_client c(port_);
+    const response r = c.request(get("/a.html"));
+    EXPECT_EQ(r.status, 503);
+    EXPECT_EQ(r.header("Retry-After"), std::to_string(base_config().retry_after_seconds));
+    EXPECT_EQ(r.header("Connection"), "close");
+    EXPECT_TRUE(c.wait_for_close(std::chrono::seconds(10)));
+  }
+  server_->set_fault_shed(false);
+  http_client c(port_);
+  EXPECT_EQ(c.request(get("/a.html")).status, 200);
+}
+
 }  // namespace
 }  // namespace weir::test
