@@ -330,6 +330,9 @@ int run_slowfs(const mount_options& options) {
     std::fprintf(stderr, "weir-slowfs: MOUNTPOINT %s: mount failed\n", options.mountpoint.c_str());
   } else {
     fuse_session* se = fuse_get_session(f);
+    // libfuse only takes over signals left at their default; a shell starts background jobs with
+    // SIGINT ignored, and `kill -INT` must still unmount.
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, SIG_DFL);
     if (fuse_daemonize(options.foreground ? 1 : 0) == 0 && fuse_set_signal_handlers(se) == 0) {
       fuse_loop_config* loop = fuse_loop_cfg_create();
       fuse_loop_cfg_set_max_threads(loop, options.threads);
