@@ -7,6 +7,8 @@ find_package(prometheus-cpp REQUIRED)        # metrics exposition
 find_package(yaml-cpp REQUIRED)              # config file
 find_package(spdlog REQUIRED)                # error log
 find_package(nlohmann_json 3 REQUIRED)       # admin API's JSON (header-only)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(FUSE3 REQUIRED IMPORTED_TARGET fuse3)  # bench/slowfs (libfuse3-dev)
 if(WEIR_BUILD_TESTS OR NOT DEFINED WEIR_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

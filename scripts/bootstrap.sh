@@ -4,9 +4,9 @@
 set -eu
 want="build-essential cmake ninja-build ccache pkg-config libboost-dev libtbb-dev \
 prometheus-cpp-dev libyaml-cpp-dev libspdlog-dev nlohmann-json3-dev libgtest-dev libgmock-dev \
-libbenchmark-dev"
+libbenchmark-dev libfuse3-dev"
 case "${1:-build}" in
-  test) want="$want curl python3 prometheus" ;; # prometheus: promtool + server, metrics tests
+  test) want="$want curl python3 prometheus fuse3 util-linux" ;; # prometheus: metrics tests; fuse3: slowfs
   bench) want="$want wrk nginx-light lighttpd python3 curl util-linux" ;;
 esac
 missing=""
