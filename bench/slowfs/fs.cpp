@@ -129,7 +129,7 @@ int op_open(const char* path, fuse_file_info* fi) {
   if (fd < 0) return err;
   fi->fh = static_cast<std::uint64_t>(fd);
   fi->direct_io = c.options->page_cache ? 0 : 1;
-  fi->keep_cache = 0;
+  fi->keep_cache = c.options->keep_cache ? 1 : 0;  // the source is read-only: never stale
   return 0;
 }
 

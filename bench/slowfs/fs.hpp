@@ -16,6 +16,7 @@ struct mount_options {
   disk_settings disk;
   bool foreground = false;
   bool page_cache = false;    // let the kernel cache file contents (off: direct_io)
+  bool keep_cache = false;    // page_cache, and keep the cached pages across opens
   double attr_timeout_s = 0;  // kernel caching of attributes and names (0: every stat asks)
   unsigned threads = 128;     // FUSE worker threads: ops beyond this wait in the kernel
 };

@@ -14,7 +14,7 @@ namespace {
 constexpr const char* usage =
     "usage: weir-slowfs SOURCE MOUNTPOINT [--latency-ms MS] [--read-latency-ms MS]\n"
     "         [--open-latency-ms MS] [--stat-latency-ms MS] [--queue Q] [--threads N]\n"
-    "         [--attr-timeout SECONDS] [--page-cache] [--foreground]\n"
+    "         [--attr-timeout SECONDS] [--page-cache | --keep-cache] [--foreground]\n"
     "Mirrors SOURCE read-only at MOUNTPOINT; every open, stat and read waits for a disk that\n"
     "serves Q operations at a time (default 1), each taking its latency (default 0: "
     "pass-through).\n"
@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> positional;
   const std::string options_list =
       "options: --latency-ms, --read-latency-ms, --open-latency-ms, --stat-latency-ms, --queue, "
-      "--threads, --attr-timeout, --page-cache, --foreground, --help";
+      "--threads, --attr-timeout, --page-cache, --keep-cache, --foreground, --help";
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "-h" || arg == "--help") {
@@ -62,6 +62,10 @@ int main(int argc, char** argv) {
     }
     if (arg == "--page-cache") {
       options.page_cache = true;
+      continue;
+    }
+    if (arg == "--keep-cache") {  // a disk behind Linux's page cache: a first read is slow
+      options.page_cache = options.keep_cache = true;
       continue;
     }
     if (arg.size() < 2 || arg.compare(0, 2, "--") != 0) {

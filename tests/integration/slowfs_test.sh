@@ -227,6 +227,17 @@ cmp "$src/small.txt" "$mnt/small.txt" || fail "daemon mode: small.txt differs"
 fusermount3 -u "$mnt" || fail "fusermount3 -u failed"
 not_mounted || fail "still mounted after fusermount3 -u"
 
+# --- --keep-cache: a file's first read reaches the disk, the next opens read the page cache ----
+mount_fg --keep-cache --read-latency-ms 50
+ms=$(elapsed_ms 1 "$mnt/small.txt")
+if ((ms < 50 || ms > 10000)); then fail "--keep-cache: the first read took $ms ms, want >= 50"; fi
+cmp "$src/small.txt" "$mnt/small.txt" || fail "--keep-cache: small.txt differs"
+cmp "$src/small.txt" "$mnt/small.txt" || fail "--keep-cache: small.txt differs the second time"
+reads=$(status_value served_read)
+[[ $reads == 1 ]] || fail "--keep-cache: $reads reads reached the disk for three opens, want 1"
+stop TERM
+[[ $rc == 0 ]] || fail "--keep-cache: exit $rc"
+
 if ((failures > 0)); then
   echo "slowfs_test.sh: $failures failure(s)" >&2
   exit 1
