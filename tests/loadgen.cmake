@@ -8,3 +8,9 @@ weir_test(loadgen_test
 target_link_libraries(loadgen_test PRIVATE weir::loadgen)
 target_compile_definitions(loadgen_test PRIVATE
   WEIR_LOADGEN_SOURCE_DIR="${PROJECT_SOURCE_DIR}/bench/loadgen")
+
+# A real weir under load from the real weir-loadgen, both models.
+add_test(NAME loadgen_integration_test
+  COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/loadgen_test.sh $<TARGET_FILE:weir>
+          $<TARGET_FILE:weir-loadgen>)
+set_tests_properties(loadgen_integration_test PROPERTIES TIMEOUT 300)
