@@ -3,12 +3,14 @@
 # rising rates in both client models; one line per run (goodput, the generator's CPU share and
 # dispatch lag, its warnings). Run it under the shared build lock on a quiet machine:
 #   flock /tmp/weir-build.lock bench/loadgen/ceiling.sh build/release/weir \
-#     build/release/bench/loadgen/weir-loadgen "5000 10000 20000 40000"
+#     build/release/bench/loadgen/weir-loadgen "10000 20000 40000" "5000 10000 20000" 5
 set -euo pipefail
-weir=${1:?usage: ceiling.sh WEIR LOADGEN "RATES" [DURATION]}
-loadgen=${2:?usage: ceiling.sh WEIR LOADGEN "RATES" [DURATION]}
-rates=${3:-"5000 10000 20000 40000"}
-duration=${4:-5}
+usage='usage: ceiling.sh WEIR LOADGEN "POOL-RATES" "USERS-RATES" [DURATION]'
+weir=${1:?$usage}
+loadgen=${2:?$usage}
+pool_rates=${3:-"10000 20000 40000"}
+users_rates=${4:-"5000 10000 20000"}
+duration=${5:-5}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/weir-loadgen-ceiling-XXXXXX")
 weir_pid=""
@@ -33,6 +35,8 @@ port=$(sed -nE 's|.* listening on http://[^ ]+:([0-9]+)/$|\1|p' "$scratch/weir.e
 printf '%-6s %8s %9s %7s %8s %8s %9s %9s  %s\n' model rate goodput cpu lag_ms lag_p99 p99_ms \
   errors warnings
 for model in pool users; do
+  rates=$pool_rates
+  [[ $model == users ]] && rates=$users_rates
   for rate in $rates; do
     taskset -c 1 "$loadgen" --target "127.0.0.1:$port" --model "$model" --connections 256 \
       --rate "$rate" --warmup 1 --duration "$duration" --timeout 2 --path /f500.bin \
