@@ -1,0 +1,81 @@
+#pragma once
+// The load engine: one thread, one epoll set, non-blocking sockets. Requests come due on an
+// open-loop schedule (schedule.hpp) whatever the server does, and are sent on
+//  - pool:  at most `connections` keep-alive connections; a due request with no idle connection
+//           waits in a client-side FIFO backlog, its latency clock running from its intended time;
+//  - users: a new connection per session of `session` requests (the last one says
+//           Connection: close), at most `connections` at once; an arrival over the cap is
+//           counted as unsent.
+// Every due request ends in exactly one outcome: a status (2xx, 503, other), a connect error, a
+// read/reset error, a timeout (no response `timeout` after its intended time, in the backlog or
+// on the wire) or unsent.
+
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench/loadgen/histogram.hpp"
+#include "bench/loadgen/mix.hpp"
+#include "bench/loadgen/schedule.hpp"
+
+namespace weir::loadgen {
+
+enum class client_model { pool, users };
+
+struct run_config {
+  sockaddr_in target{};
+  std::string host;  // the Host header
+  client_model model = client_model::pool;
+  int connections = 64;
+  int session = 1;    // users: requests per connection
+  double rate = 100;  // requests per second (sessions arrive at rate / session)
+  arrival_process arrival = arrival_process::poisson;
+  std::uint64_t seed = 1;
+  double warmup_s = 0;
+  double duration_s = 10;
+  double timeout_s = 5;
+  double max_lag_ms = 1;       // mean dispatch lag above this: the generator is the limit
+  double max_cpu_share = 0.9;  // CPU use (of one core) above this: the generator is the limit
+  mix requests = mix::single("/");
+};
+
+/// One second of the measured window: what happened in it (by the time of the event).
+struct second_stats {
+  std::uint64_t sent = 0, ok = 0, unavailable = 0, other = 0, errors = 0, unsent = 0;
+  std::uint64_t p99_ns = 0;  // of the responses completed in this second
+};
+
+struct run_result {
+  // Measured requests only (intended time inside the measured window).
+  std::uint64_t scheduled = 0;                       // came due
+  std::uint64_t sent = 0;                            // written to a socket
+  std::uint64_t ok = 0, unavailable = 0, other = 0;  // 2xx, 503, any other status
+  std::uint64_t connect_errors = 0, read_errors = 0;
+  std::uint64_t timeouts = 0, timeouts_in_backlog = 0;  // the second is part of the first
+  std::uint64_t unsent = 0;
+  std::uint64_t body_bytes = 0;
+  histogram latency;          // from the intended send time to the end of the response
+  histogram service_latency;  // from the write to the socket to the end of the response
+  histogram dispatch_lag;     // intended time to when the loop sent it, a connection being free
+  std::vector<second_stats> series;
+
+  double measured_s = 0;  // the measured window's length (duration)
+  double cpu_s = 0;       // user + system CPU used during the measured window
+  double cpu_share = 0;   // cpu_s / wall time of the window (1 = one core busy)
+  std::uint64_t max_backlog = 0;
+  int max_open = 0;
+  std::uint64_t connects = 0;         // connections opened (all, warm-up included)
+  std::vector<std::string> warnings;  // the generator, not the server, was the limit
+
+  std::uint64_t errors() const { return connect_errors + read_errors + timeouts; }
+  double goodput() const { return measured_s > 0 ? static_cast<double>(ok) / measured_s : 0; }
+};
+
+/// Runs the load and returns what it measured. Throws std::system_error when the machine
+/// refuses a resource the run needs at start (epoll, timerfd).
+std::unique_ptr<run_result> run_load(const run_config& config);
+
+}  // namespace weir::loadgen

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# weir-loadgen against a real weir: short open-loop runs in both client models, checked through
+# the JSON report (every due request has exactly one outcome, the counts match the schedule, a
+# 404 is "other"), refused connections counted as connect errors, and the operator errors (a
+# non-loopback target, a bad flag: exit 2 and one line).
+# Usage: loadgen_test.sh /path/to/weir /path/to/weir-loadgen
+set -euo pipefail
+
+weir=${1:?usage: loadgen_test.sh /path/to/weir /path/to/weir-loadgen}
+loadgen=${2:?usage: loadgen_test.sh /path/to/weir /path/to/weir-loadgen}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+command -v python3 >/dev/null 2>&1 ||
+  { echo "loadgen_test.sh: python3 not found; install it: scripts/bootstrap.sh test" >&2; exit 1; }
+# shellcheck source-path=SCRIPTDIR source=weir_process.sh
+source "$here/weir_process.sh"
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/weir-loadgen-test-XXXXXX")
+
+cleanup() {
+  stop_started_processes
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+failures=0
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+
+# check WHAT JSON-FILE PYTHON-EXPRESSION: the expression (over j = the report, s = its summary)
+# must be true.
+check() {
+  local what=$1 file=$2 expr=$3
+  if python3 - "$file" "$expr" <<'PY'; then echo "ok: $what"; else fail "$what: $expr; report: $(<"$file")"; fi
+import json, sys
+j = json.load(open(sys.argv[1]))
+s = j["summary"]
+e, st = s["errors"], s["status"]
+outcomes = st["2xx"] + st["503"] + st["other"] + e["connect"] + e["read"] + e["timeout"] + s["unsent"]
+sys.exit(0 if eval(sys.argv[2]) else 1)
+PY
+}
+
+# load NAME ARGS...: runs weir-loadgen with ARGS, the report in $scratch/NAME.json; exit 0 wanted.
+load() {
+  local name=$1 rc=0
+  shift
+  "$loadgen" --json "$scratch/$name.json" "$@" >"$scratch/$name.out" 2>"$scratch/$name.err" \
+    </dev/null || rc=$?
+  if [[ $rc -ne 0 || ! -s $scratch/$name.json ]]; then
+    fail "$name: exit $rc; stderr: $(<"$scratch/$name.err")"
+    echo '{"summary": {}}' >"$scratch/$name.json"
+    return 1
+  fi
+  echo "ok: $name ran: $(grep -m1 '^requests:' "$scratch/$name.out")"
+}
+
+mkdir -p "$scratch/site"
+head -c 500 /dev/zero | tr '\0' 'x' >"$scratch/site/f500.bin"
+printf '9 /f500.bin\n# one request in ten is not found\n1 /missing.bin\n' >"$scratch/test.mix"
+
+weir_start "$scratch/weir.err" /dev/null "$weir" --root "$scratch/site" --listen 127.0.0.1:0 \
+  --metrics-listen 127.0.0.1:0 --no-admin --log-level info
+target=127.0.0.1:$weir_port
+
+# Pool: Poisson arrivals at 200/s for 2 s after a warm-up. The arrivals are fixed by the seed;
+# each due request ends in exactly one outcome, all of them responses.
+if load pool --target "$target" --model pool --connections 8 --rate 200 --arrival poisson \
+  --seed 7 --warmup 0.5 --duration 2 --mix "$scratch/test.mix"; then
+  f=$scratch/pool.json
+  check "pool: scheduled is rate x duration within 15 %" "$f" 'abs(s["scheduled"] - 400) <= 60'
+  check "pool: one outcome per due request" "$f" 'outcomes == s["scheduled"]'
+  check "pool: no errors, nothing unsent" "$f" 'sum(e.values()) == 0 and s["unsent"] == 0'
+  check "pool: every request sent and answered 2xx or 404" "$f" \
+    's["sent"] == s["scheduled"] == st["2xx"] + st["other"] and st["503"] == 0'
+  check "pool: the 404s are 'other', about one in ten" "$f" \
+    '0.04 <= st["other"] / s["scheduled"] <= 0.18'
+  check "pool: latencies recorded for every response" "$f" \
+    's["latency_intended"]["count"] == s["latency_sent"]["count"] == st["2xx"] + st["other"]'
+  check "pool: intended-time latency >= sent-time latency" "$f" \
+    's["latency_intended"]["max_ms"] >= s["latency_sent"]["max_ms"] > 0'
+  check "pool: the series adds up to the summary" "$f" \
+    'sum(x["2xx"] for x in j["series"]) == st["2xx"] and sum(x["sent"] for x in j["series"]) == s["sent"] and len(j["series"]) >= 2'
+  check "pool: at most 8 connections" "$f" '1 <= j["generator"]["max_open_connections"] <= 8'
+  check "pool: goodput is 2xx / duration" "$f" 'abs(s["goodput_rps"] - st["2xx"] / 2) < 1e-6'
+fi
+
+# Users: constant arrivals, a connection per request: exactly rate x duration requests.
+if load users --target "$target" --model users --connections 64 --rate 200 --arrival constant \
+  --duration 2 --path /f500.bin; then
+  f=$scratch/users.json
+  check "users: exactly 400 due" "$f" 's["scheduled"] == 400'
+  check "users: all 400 answered 2xx" "$f" 'st["2xx"] == 400 and outcomes == 400'
+  check "users: a connection per request" "$f" 'j["generator"]["connections_opened"] == 400'
+  check "users: bodies counted" "$f" 's["body_bytes"] == 400 * 500'
+fi
+
+# Users with sessions of 4 requests: a quarter of the connections.
+if load session --target "$target" --model users --session 4 --connections 64 --rate 200 \
+  --arrival constant --duration 2 --path /f500.bin; then
+  f=$scratch/session.json
+  check "sessions: 400 due, all 2xx" "$f" 's["scheduled"] == 400 and st["2xx"] == 400 and outcomes == 400'
+  check "sessions: 100 connections" "$f" 'j["generator"]["connections_opened"] == 100'
+fi
+
+# A 404 path: every response is "other", none 2xx.
+if load notfound --target "$target" --model users --rate 100 --arrival constant --duration 1 \
+  --path /missing.bin; then
+  check "404 only: all 'other'" "$scratch/notfound.json" \
+    'st["other"] == 100 == s["scheduled"] and st["2xx"] == 0 and s["goodput_rps"] == 0'
+fi
+
+# Nothing listening: every request a connect error, in both models.
+hold_port "$scratch"
+for model in pool users; do
+  if load "refused-$model" --target "127.0.0.1:$held_port" --model "$model" --rate 100 \
+    --arrival constant --duration 0.5; then
+    check "refused ($model): every request a connect error" "$scratch/refused-$model.json" \
+      's["scheduled"] == 50 == e["connect"] == outcomes and s["sent"] == 0'
+  fi
+done
+
+# Operator errors: exit 2, nothing on stdout, one line naming the flag.
+usage_error() {
+  local what=$1 needle=$2 rc=0
+  shift 2
+  "$loadgen" "$@" >"$scratch/usage.out" 2>"$scratch/usage.err" </dev/null || rc=$?
+  local err
+  err=$(<"$scratch/usage.err")
+  if [[ $rc -ne 2 ]]; then
+    fail "$what: exit $rc, want 2; stderr: $err"
+  elif [[ -s $scratch/usage.out ]]; then
+    fail "$what: stdout should be empty: $(<"$scratch/usage.out")"
+  elif [[ $(printf '%s\n' "$err" | wc -l) -ne 1 || $err != "weir-loadgen: "*"$needle"* ]]; then
+    fail "$what: want one line 'weir-loadgen: ...$needle...', got: $err"
+  else
+    echo "ok: $what"
+  fi
+}
+usage_error "non-loopback target refused" "--target: 192.0.2.1 is not a loopback address" \
+  --target 192.0.2.1:80 --rate 10 --duration 1
+usage_error "bad --rate" '--rate: "fast" is not a number in (0, 1000000]' --target "$target" \
+  --rate fast
+usage_error "bad --model" "--model" --target "$target" --rate 10 --model closed
+
+kill -0 "$weir_pid" 2>/dev/null || fail "weir is no longer running"
+if [[ $failures -ne 0 ]]; then
+  echo "$failures check(s) failed" >&2
+  exit 1
+fi
+echo "all loadgen checks passed"
