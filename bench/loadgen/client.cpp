@@ -94,12 +94,31 @@ struct connection {
 
 enum class outcome { ok, unavailable, other, connect_error, read_error, timeout, unsent };
 
+std::uint64_t seconds_ns(double s) {
+  return static_cast<std::uint64_t>(s * 1e9);
+}
+
+// The arrival rate over the run: the warm-up at the first rate, then the profile's pieces (or
+// `rate` throughout); users sessions arrive at rate / session.
+std::vector<rate_step> arrival_steps(const run_config& c) {
+  const double per = c.model == client_model::users ? c.session : 1;
+  if (c.profile.empty()) return {{c.rate / per}};
+  std::vector<rate_step> steps;
+  double end_s = c.warmup_s;
+  if (c.warmup_s > 0) steps.push_back({c.profile.front().first / per, seconds_ns(end_s)});
+  for (const auto& [rate, secs] : c.profile) {
+    end_s += secs;
+    steps.push_back({rate / per, seconds_ns(end_s)});
+  }
+  return steps;
+}
+
 class engine {
  public:
   engine(const run_config& c, run_result& r)
       : cfg_(c),
         res_(r),
-        sched_(c.arrival, c.model == client_model::users ? c.rate / c.session : c.rate, c.seed),
+        sched_(c.arrival, arrival_steps(c), c.seed),
         pick_rng_(c.seed ^ 0x5bd1e995u),
         conns_(static_cast<std::size_t>(c.connections)),
         buf_(read_buffer_bytes) {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bench/loadgen/histogram.hpp"
@@ -32,6 +33,9 @@ struct run_config {
   int connections = 64;
   int session = 1;    // users: requests per connection
   double rate = 100;  // requests per second (sessions arrive at rate / session)
+  /// --rate-profile: (requests per second, seconds) pieces of the measured window, which lasts
+  /// their sum (= duration_s); the warm-up runs at the first piece's rate (= rate). Empty: `rate`.
+  std::vector<std::pair<double, double>> profile;
   arrival_process arrival = arrival_process::poisson;
   std::uint64_t seed = 1;
   double warmup_s = 0;

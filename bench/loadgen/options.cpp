@@ -14,6 +14,10 @@ const char* const usage_text = R"(usage: weir-loadgen --target ADDR:PORT --rate 
 An open-loop HTTP/1.1 load generator: requests are sent on schedule whatever the server does.
   --target ADDR:PORT   the server (IPv4; loopback only unless --allow-remote)
   --rate R             requests per second, (0, 1000000]
+  --rate-profile R:S[,R:S...]
+                       instead of --rate and --duration: the measured window runs at R req/s
+                       for S seconds, then the next piece (e.g. 5000:10,15000:30,5000:30); the
+                       warm-up runs at the first R; R in (0, 1000000], S in (0, 3600]
   --model pool|users   pool: at most --connections keep-alive connections, a FIFO backlog for
                        requests with none idle; users: a new connection per session, at most
                        --connections at once, arrivals over the cap are unsent (default pool)
@@ -38,8 +42,8 @@ Example: weir-loadgen --target 127.0.0.1:8080 --rate 2000 --duration 10 --mix sp
 namespace {
 
 struct raw_flags {
-  std::optional<std::string> target, rate, model, connections, session, arrival, seed, warmup,
-      duration, timeout, path, mix, host, json, max_lag;
+  std::optional<std::string> target, rate, rate_profile, model, connections, session, arrival, seed,
+      warmup, duration, timeout, path, mix, host, json, max_lag;
   bool allow_remote = false, help = false;
 };
 
@@ -52,6 +56,7 @@ struct flag_spec {
 constexpr flag_spec flags[] = {
     {"--target", &raw_flags::target, nullptr},
     {"--rate", &raw_flags::rate, nullptr},
+    {"--rate-profile", &raw_flags::rate_profile, nullptr},
     {"--model", &raw_flags::model, nullptr},
     {"--connections", &raw_flags::connections, nullptr},
     {"--session", &raw_flags::session, nullptr},
@@ -167,8 +172,33 @@ options parse_options(const std::vector<std::string>& args, long fd_limit) {
       bad("--host", in_quotes(c.host) + " is not a host name (no spaces or control characters)");
   }
 
-  if (!raw.rate) bad("--rate", "missing; give requests per second in (0, 1000000]");
-  c.rate = number("--rate", *raw.rate, 0, 1e6, true, "(0, 1000000]");
+  if (raw.rate_profile) {
+    if (raw.rate) bad("--rate-profile", "choose one of --rate and --rate-profile");
+    if (raw.duration) bad("--rate-profile", "sets the duration itself: drop --duration");
+    const std::string& text = *raw.rate_profile;
+    std::size_t at = 0;
+    while (at <= text.size()) {
+      const std::size_t comma = std::min(text.find(',', at), text.size());
+      const std::string piece = text.substr(at, comma - at);
+      const std::size_t colon = piece.find(':');
+      if (colon == std::string::npos)
+        bad("--rate-profile", in_quotes(piece) + " is not RATE:SECONDS (e.g. 5000:10)");
+      const double rate = number("--rate-profile", piece.substr(0, colon), 0, 1e6, true,
+                                 ("(0, 1000000] as the rate of " + in_quotes(piece)).c_str());
+      const double secs = number("--rate-profile", piece.substr(colon + 1), 0, 3600, true,
+                                 ("(0, 3600] as the seconds of " + in_quotes(piece)).c_str());
+      c.profile.emplace_back(rate, secs);
+      at = comma + 1;
+    }
+    if (c.profile.size() > 1000) bad("--rate-profile", "at most 1000 pieces");
+    c.rate = c.profile.front().first;
+    c.duration_s = 0;
+    for (const auto& p : c.profile) c.duration_s += p.second;
+    if (c.duration_s > 3600) bad("--rate-profile", "the pieces last more than 3600 s in all");
+  } else {
+    if (!raw.rate) bad("--rate", "missing; give requests per second in (0, 1000000]");
+    c.rate = number("--rate", *raw.rate, 0, 1e6, true, "(0, 1000000]");
+  }
 
   d.model = raw.model.value_or("pool");
   if (d.model == "pool")
@@ -217,7 +247,9 @@ options parse_options(const std::vector<std::string>& args, long fd_limit) {
   if (raw.timeout) c.timeout_s = number("--timeout", *raw.timeout, 0.01, 600, false, "[0.01, 600]");
   if (raw.max_lag)
     c.max_lag_ms = number("--max-lag-ms", *raw.max_lag, 0, 10000, true, "(0, 10000]");
-  const double total = c.rate * (c.warmup_s + c.duration_s);
+  double total = c.rate * c.warmup_s;
+  if (c.profile.empty()) total += c.rate * c.duration_s;
+  for (const auto& [rate, secs] : c.profile) total += rate * secs;
   if (total > 1e9)
     bad("--rate", "--rate x (--warmup + --duration) is " + std::to_string(total) +
                       " requests; at most 1000000000 per run");

@@ -43,6 +43,14 @@ void print_summary(std::ostream& out, const run_config& c, const run_description
                     : "",
                 d.arrival.c_str(), c.rate);
   out << line;
+  if (!c.profile.empty()) {
+    out << "  rate profile:";
+    for (const auto& [rate, secs] : c.profile) {
+      std::snprintf(line, sizeof line, " %.0f/s for %g s", rate, secs);
+      out << line;
+    }
+    out << '\n';
+  }
   std::snprintf(line, sizeof line, "  mix %s; warm-up %.1f s, measured %.1f s, timeout %.3f s\n",
                 d.mix.c_str(), c.warmup_s, c.duration_s, c.timeout_s);
   out << line;
@@ -88,6 +96,8 @@ nlohmann::json to_json(const run_config& c, const run_description& d, const run_
                       {"unsent", s.unsent},
                       {"p99_ms", ms(s.p99_ns)}});
   }
+  nlohmann::json profile = nlohmann::json::array();
+  for (const auto& [rate, secs] : c.profile) profile.push_back({{"rate", rate}, {"seconds", secs}});
   nlohmann::json mix = nlohmann::json::array();
   for (std::size_t i = 0; i < c.requests.entries().size(); ++i)
     mix.push_back({{"path", c.requests.entries()[i].path}, {"share", c.requests.share(i)}});
@@ -97,6 +107,7 @@ nlohmann::json to_json(const run_config& c, const run_description& d, const run_
             {"connections", c.connections},
             {"session", c.session},
             {"rate", c.rate},
+            {"rate_profile", profile},
             {"arrival", d.arrival},
             {"seed", c.seed},
             {"warmup_s", c.warmup_s},

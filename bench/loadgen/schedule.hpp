@@ -5,6 +5,8 @@
 // whose output differs between standard libraries.
 
 #include <cstdint>
+#include <limits>
+#include <vector>
 
 namespace weir::loadgen {
 
@@ -27,19 +29,39 @@ class rng {
   std::uint64_t s_;
 };
 
+/// One piece of a piecewise-constant rate: `rate` arrivals per second (> 0) until `until_ns`
+/// from the start of the run (the last piece's end is ignored: it lasts for ever).
+struct rate_step {
+  double rate;
+  std::uint64_t until_ns = std::numeric_limits<std::uint64_t>::max();
+};
+
 /// The intended send times, in nanoseconds from the start of the run: first() is 0 for constant
-/// arrivals and one exponential draw for Poisson; each next() is the following arrival.
+/// arrivals and one exponential draw for Poisson; each next() is the following arrival. With
+/// several steps, a Poisson process changes rate at each step's end (the exponential draw that
+/// crosses it is carried over at the new rate, so the process stays Poisson); constant arrivals
+/// restart their spacing at the step's start.
 class schedule {
  public:
   /// rate: arrivals per second (> 0).
   schedule(arrival_process process, double rate, std::uint64_t seed);
+  /// steps: at least one, their ends increasing.
+  schedule(arrival_process process, std::vector<rate_step> steps, std::uint64_t seed);
 
   /// The next arrival time (ns since the start), increasing.
   std::uint64_t next();
 
  private:
+  double gap_ns() const { return 1e9 / steps_[step_].rate; }
+  double step_end() const {
+    return step_ + 1 < steps_.size() ? static_cast<double>(steps_[step_].until_ns)
+                                     : std::numeric_limits<double>::infinity();
+  }
+
   arrival_process process_;
-  double mean_gap_ns_;
+  std::vector<rate_step> steps_;
+  std::size_t step_ = 0;
+  double step_start_ns_ = 0;
   double t_ns_ = 0;  // accumulated in double: no drift from rounding each gap
   std::uint64_t n_ = 0;
   rng rng_;

@@ -106,6 +106,28 @@ TEST(Options, BadFlagsNameTheFlagAndTheAcceptedValues) {
             "--target: \"example.com:80\" is not ADDR:PORT (ADDR an IPv4 address or localhost)");
 }
 
+TEST(Options, RateProfileSetsTheRateAndTheDuration) {
+  const options o = parse_options(
+      {"--target", "127.0.0.1:8080", "--rate-profile", "5000:10,15000:30,5000:30.5"}, 20000);
+  ASSERT_EQ(o.config.profile.size(), 3u);
+  EXPECT_DOUBLE_EQ(o.config.profile[1].first, 15000);
+  EXPECT_DOUBLE_EQ(o.config.profile[2].second, 30.5);
+  EXPECT_DOUBLE_EQ(o.config.rate, 5000);  // the warm-up's
+  EXPECT_DOUBLE_EQ(o.config.duration_s, 70.5);
+  EXPECT_EQ(error_of({"--target", "127.0.0.1:8080", "--rate-profile", "5000:10", "--rate", "1"}),
+            "--rate-profile: choose one of --rate and --rate-profile");
+  EXPECT_EQ(
+      error_of({"--target", "127.0.0.1:8080", "--rate-profile", "5000:10", "--duration", "3"}),
+      "--rate-profile: sets the duration itself: drop --duration");
+  EXPECT_EQ(error_of({"--target", "127.0.0.1:8080", "--rate-profile", "5000:10,"}),
+            "--rate-profile: \"\" is not RATE:SECONDS (e.g. 5000:10)");
+  EXPECT_EQ(error_of({"--target", "127.0.0.1:8080", "--rate-profile", "5000:0"}),
+            "--rate-profile: \"0\" is not a number in (0, 3600] as the seconds of \"5000:0\"");
+  EXPECT_EQ(error_of({"--target", "127.0.0.1:8080", "--rate-profile", "fast:10"}),
+            "--rate-profile: \"fast\" is not a number in (0, 1000000] as the rate of "
+            "\"fast:10\"");
+}
+
 TEST(Options, RemoteTargetsNeedAllowRemote) {
   EXPECT_EQ(error_of({"--target", "10.1.2.3:80", "--rate", "1"}),
             "--target: 10.1.2.3 is not a loopback address (127.0.0.0/8); pass --allow-remote to "

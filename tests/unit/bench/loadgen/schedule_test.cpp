@@ -70,5 +70,27 @@ TEST(Rng, UniformIsInTheUnitInterval) {
   EXPECT_NEAR(sum / 100000, 0.5, 0.01);
 }
 
+// A piecewise rate: each step's arrivals come at its own rate, Poisson or constant.
+TEST(Schedule, StepsChangeTheRateAtTheirEnds) {
+  const std::vector<rate_step> steps = {{1000, 2'000'000'000}, {10000, 4'000'000'000}, {500}};
+  for (arrival_process p : {arrival_process::poisson, arrival_process::constant}) {
+    schedule s(p, steps, 7);
+    int in[3] = {0, 0, 0};
+    std::uint64_t prev = 0, t = 0;
+    while ((t = s.next()) < 10'000'000'000) {
+      ASSERT_GE(t, prev);
+      prev = t;
+      ++in[t < 2'000'000'000 ? 0 : t < 4'000'000'000 ? 1 : 2];
+    }
+    EXPECT_NEAR(in[0], 2000, p == arrival_process::constant ? 1 : 150);   // 2 s at 1000/s
+    EXPECT_NEAR(in[1], 20000, p == arrival_process::constant ? 1 : 450);  // 2 s at 10000/s
+    EXPECT_NEAR(in[2], 3000, p == arrival_process::constant ? 1 : 200);   // 6 s at 500/s
+  }
+  schedule c(arrival_process::constant, steps, 7);  // the spacing restarts at a step's start
+  for (int i = 0; i < 2000; ++i) c.next();
+  EXPECT_EQ(c.next(), 2'000'000'000u);
+  EXPECT_EQ(c.next(), 2'000'100'000u);
+}
+
 }  // namespace
 }  // namespace weir::loadgen
