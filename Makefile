@@ -1,7 +1,7 @@
 # The two commands operators and CI use. Everything else is plain CMake presets.
 #   make run   install missing Debian packages, build release, serve the embedded sample site
 #   make test  install, build release + ASan/UBSan + TSan, run every test suite
-.PHONY: run test build bench bench-controllers clean
+.PHONY: run test build bench bench-controllers experiments clean
 
 ARGS ?= --listen 127.0.0.1:8080
 
@@ -27,6 +27,11 @@ bench: build
 bench-controllers: build
 	scripts/bootstrap.sh bench
 	bench/controllers.sh $(BENCH_ARGS)
+
+# the overload experiments (bench/README.md); e.g. make experiments EXP_ARGS="sweep --servers weir"
+experiments: build
+	scripts/bootstrap.sh bench
+	/usr/bin/python3 bench/experiments/run.py $(EXP_ARGS)
 
 clean:
 	rm -rf build

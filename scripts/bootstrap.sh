@@ -7,7 +7,7 @@ prometheus-cpp-dev libyaml-cpp-dev libspdlog-dev nlohmann-json3-dev libgtest-dev
 libbenchmark-dev libfuse3-dev"
 case "${1:-build}" in
   test) want="$want curl python3 prometheus fuse3 util-linux" ;; # prometheus: metrics tests; fuse3: slowfs
-  bench) want="$want wrk nginx-light lighttpd python3 curl util-linux" ;;
+  bench) want="$want wrk nginx-light lighttpd h2o python3 python3-matplotlib curl fuse3 util-linux" ;;
 esac
 missing=""
 for p in $want; do

@@ -1,0 +1,62 @@
+"""Runs bench/loadgen (weir-loadgen) pinned to the load CPU and returns its JSON report."""
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+
+
+class LoadgenError(RuntimeError):
+    pass
+
+
+def run(binary, target, rate, *, cpu=1, model="pool", connections=64, session=None,
+        duration=5.0, warmup=1.0, timeout=2.0, path=None, mix=None, arrival="poisson", seed=1,
+        profile=None, out=None):
+    """One open-loop run; returns the parsed JSON report (with `out` kept, if given)."""
+    args = ["taskset", "-c", str(cpu), str(binary), "--target", target, "--model", model,
+            "--warmup", f"{warmup:g}", "--timeout", f"{timeout:g}", "--arrival", arrival,
+            "--seed", str(seed)]
+    if profile is None:
+        args += ["--rate", f"{rate:g}", "--duration", f"{duration:g}"]
+    else:  # the profile sets the rate and the duration
+        args += ["--rate-profile", profile]
+    if connections is not None:
+        args += ["--connections", str(connections)]
+    if session is not None:
+        args += ["--session", str(session)]
+    if mix is not None:
+        args += ["--mix", str(mix)]
+    else:
+        args += ["--path", path or "/c0/f0.bin"]
+    with tempfile.TemporaryDirectory() as tmp:
+        json_path = Path(out) if out else Path(tmp) / "run.json"
+        r = subprocess.run(args + ["--json", str(json_path)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            raise LoadgenError(f"{' '.join(args)}: exit {r.returncode}: {r.stderr.strip()}")
+        report = json.loads(json_path.read_text())
+    report["stderr"] = r.stderr
+    return report
+
+
+def summary_row(report):
+    """The figures a table row needs, from one report."""
+    s = report["summary"]
+    dur = report["config"]["duration_s"]
+    li, ls = s["latency_intended"], s["latency_sent"]
+    errors = s["errors"]
+    return {
+        "offered_rps": report["config"]["rate"],
+        "sent_rps": s["sent"] / dur,
+        "goodput_rps": s["goodput_rps"],
+        "rate_503": s["status"]["503"] / dur,
+        "rate_other": s["status"]["other"] / dur,
+        "rate_errors": (errors["connect"] + errors["read"]) / dur,
+        "rate_timeouts": errors["timeout"] / dur,  # timeout_in_backlog is a part of it
+        "rate_unsent": s["unsent"] / dur,
+        "p50_ms": li["p50_ms"], "p99_ms": li["p99_ms"],
+        "p50_sent_ms": ls["p50_ms"], "p99_sent_ms": ls["p99_ms"],
+        "limited": report["generator"]["limited"],
+        "gen_cpu": report["generator"]["cpu_share"],
+    }

@@ -1,0 +1,562 @@
+#!/usr/bin/python3
+"""Overload experiments: weir, nginx, lighttpd and h2o side by side on 127.0.0.1, each server
+pinned to CPU 0 and CPU-capped (cgroup v1 cpu controller), bench/loadgen on CPU 1.
+
+usage: bench/experiments/run.py [EXPERIMENT ...] [options]   (see --help)
+Results (JSON per experiment, markdown tables, PNG plots) go to --out (default
+bench/results/). Debian's python3 (matplotlib from python3-matplotlib).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+sys.path.insert(0, str(HERE))
+
+import loadgen  # noqa: E402
+import servers  # noqa: E402
+
+EXPERIMENTS = ("sweep", "step", "slowdisk", "c10k", "refusal")
+WORKLOADS = ("c0", "mix")
+MODELS = ("pool", "users")
+SWEEP_POINTS = (0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 4.0)
+POOL_CONNECTIONS = 64      # the proxy in front of the server
+USERS_CAP = 10000          # independent clients: connections open at once, at most
+SUSTAINED_GOODPUT = 0.97   # capacity: the highest rate whose goodput is this share of offered...
+SUSTAINED_P99_MS = 50.0    # ...with p99 (from the intended send time) under this
+
+
+def log(msg):
+    print(f"[{datetime.datetime.now():%H:%M:%S}] {msg}", flush=True)
+
+
+class Bench:
+    """What every experiment shares: the binaries, the docroot, the CPU cap, the output."""
+
+    def __init__(self, args):
+        self.args = args
+        self.out = Path(args.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.runs = self.out / "runs"
+        self.runs.mkdir(exist_ok=True)
+        self.weir = Path(args.weir)
+        self.loadgen = Path(args.loadgen)
+        self.docroot = Path(args.docroot)
+        self.shared = Path(args.shared)
+        self.mix = Path(args.mix)
+        for p, what in ((self.weir, "weir (--weir)"), (self.loadgen, "weir-loadgen (--loadgen)")):
+            if not os.access(p, os.X_OK):
+                sys.exit(f"run.py: {what} not found at {p}: build it (make build)")
+        servers.require(args.servers)
+        if not (self.docroot / "c0" / "f0.bin").is_file():
+            log(f"making the docroot at {self.docroot}")
+            subprocess.run([str(self.shared / "bench" / "make-docroot.sh"), str(self.docroot)],
+                           check=True, stdout=subprocess.DEVNULL)
+
+    def server(self, name, tag, cap=None, **kw):
+        cap = self.args.cap if cap is None else cap
+        return servers.Server(name, self.docroot, self.runs / f"{name}-{tag}", cpu=0,
+                              cap=cap if cap > 0 else None, weir=str(self.weir),
+                              peers_dir=self.shared / "bench" / "peers", **kw)
+
+    def load(self, srv, rate, workload, model, duration=None, warmup=None, tag=None, **kw):
+        if model == "pool":
+            kw.setdefault("connections", POOL_CONNECTIONS)
+        else:
+            kw.setdefault("connections", USERS_CAP)
+            kw.setdefault("session", 1)
+        if workload == "mix":
+            kw["mix"] = self.mix
+        else:
+            kw.setdefault("path", "/c0/f0.bin")
+        out = self.runs / f"{tag}.json" if tag else None
+        return loadgen.run(self.loadgen, f"127.0.0.1:{srv.port}", rate, cpu=1, model=model,
+                           duration=duration or self.args.duration,
+                           warmup=self.args.warmup if warmup is None else warmup,
+                           timeout=self.args.timeout, out=out, **kw)
+
+    def save(self, name, data):
+        data["machine"] = machine()
+        data["args"] = {k: str(v) for k, v in vars(self.args).items()}
+        (self.out / f"{name}.json").write_text(json.dumps(data, indent=1))
+
+
+def machine():
+    def first(cmd):
+        try:
+            return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                  text=True).stdout.splitlines()[0]
+        except (OSError, IndexError):
+            return "unknown"
+    model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return {"cpus": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
+            "compiler": first(["c++", "--version"]), "date": f"{datetime.datetime.now():%F %T}",
+            "nginx": _stderr_first(["nginx", "-v"]),
+            "lighttpd": first(["lighttpd", "-v"]), "h2o": first(["h2o", "--version"])}
+
+
+def _stderr_first(cmd):
+    try:
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        return r.stdout.splitlines()[0]
+    except (OSError, IndexError):
+        return "unknown"
+
+
+def sustained(row, rate):
+    return (row["goodput_rps"] >= SUSTAINED_GOODPUT * rate and row["p99_ms"] <= SUSTAINED_P99_MS)
+
+
+def capacity(bench, srv, workload, model, tag):
+    """The highest offered rate sustained (goodput and p99 bounds), from an open-loop ramp:
+    x1.25 steps from --ramp-start until one fails twice in a row, then two bisections."""
+    rate, ok, bad, steps = bench.args.ramp_start, None, None, []
+    while bad is None:
+        row = loadgen.summary_row(bench.load(srv, rate, workload, model, duration=3, warmup=1,
+                                             tag=f"{tag}-ramp-{rate:.0f}"))
+        steps.append(row)
+        if row["limited"]:
+            log(f"  ramp {rate:.0f}/s: the generator was the limit; capacity is at least {rate:.0f}")
+            return rate, steps, True
+        if not sustained(row, rate):  # once more before calling it: one p99 spike is not a limit
+            row = loadgen.summary_row(bench.load(srv, rate, workload, model, duration=3,
+                                                 warmup=1, tag=f"{tag}-ramp-{rate:.0f}-again"))
+            steps.append(row)
+        if sustained(row, rate):
+            ok, rate = rate, rate * 1.25
+        else:
+            bad = rate
+        if rate > 1e6:
+            break
+    if ok is None:
+        return 0.0, steps, False
+    for _ in range(2):
+        mid = (ok + bad) / 2
+        row = loadgen.summary_row(bench.load(srv, mid, workload, model, duration=3, warmup=1,
+                                             tag=f"{tag}-ramp-{mid:.0f}"))
+        steps.append(row)
+        if sustained(row, mid):
+            ok = mid
+        else:
+            bad = mid
+    return ok, steps, False
+
+
+def run_sweep(bench):
+    """Experiment 1: offered load 10 %..400 % of capacity, c0 and the mix, both client models."""
+    result = {"points": list(SWEEP_POINTS), "series": []}
+    for name in bench.args.servers:
+        for workload in bench.args.workloads:
+            for model in bench.args.models:
+                tag = f"sweep-{name}-{workload}-{model}"
+                with bench.server(name, tag) as srv:
+                    cap, ramp, gen_limited = capacity(bench, srv, workload, model, tag)
+                    log(f"{name} {workload} {model}: capacity {cap:.0f} req/s"
+                        f"{' (generator-limited)' if gen_limited else ''}")
+                    rows = []
+                    for k in SWEEP_POINTS:
+                        rate = max(1.0, k * cap)
+                        row = loadgen.summary_row(bench.load(srv, rate, workload, model,
+                                                             tag=f"{tag}-{k:g}"))
+                        row["load"] = k
+                        rows.append(row)
+                        log(f"  {k * 100:4.0f} % {rate:8.0f}/s: goodput {row['goodput_rps']:8.0f}"
+                            f"  p99 {row['p99_ms']:8.2f} ms  503 {row['rate_503']:6.0f}/s"
+                            f"  err {row['rate_errors']:6.0f}/s  timeouts"
+                            f" {row['rate_timeouts']:6.0f}/s{'  GENERATOR-LIMITED' if row['limited'] else ''}")
+                    result["series"].append({"server": name, "workload": workload, "model": model,
+                                             "capacity_rps": cap, "capacity_generator_limited":
+                                             gen_limited, "ramp": ramp, "rows": rows})
+                    bench.save("sweep", result)
+    return result
+
+
+class MetricsScraper:
+    """GET weir's /metrics every `period` s in a thread: pool sizes, topology, queue depths."""
+
+    def __init__(self, port, period=0.1):
+        import threading
+        self.url = f"http://127.0.0.1:{port}/metrics"
+        self.period, self.samples = period, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.t0 = time.monotonic()
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            t = time.monotonic() - self.t0
+            status, body = servers.http_get(self.url, timeout=1)
+            if status == 200:
+                self.samples.append({"t": round(t, 3), **parse_metrics(body.decode())})
+            self._stop.wait(max(0.0, self.period - (time.monotonic() - self.t0 - t)))
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        return self.samples
+
+
+def parse_metrics(text):
+    """The series the step plot needs: threads and queue depth per stage, stage -> group."""
+    threads, depth, group, rejected = {}, {}, {}, 0.0
+    for line in text.splitlines():
+        if line.startswith("#") or "{" not in line:
+            continue
+        name, rest = line.split("{", 1)
+        labels_text, value = rest.rsplit("}", 1)
+        labels = dict(kv.split("=", 1) for kv in labels_text.split(",") if "=" in kv)
+        labels = {k: v.strip('"') for k, v in labels.items()}
+        if name == "weir_stage_threads":
+            threads[labels["stage"]] = float(value)
+        elif name == "weir_stage_queue_depth":
+            depth[labels["stage"]] = float(value)
+        elif name == "weir_stage_group_info":
+            group[labels["stage"]] = labels["group"]
+        elif name == "weir_stage_rejected_total":
+            rejected += float(value)
+    groups = {}
+    for stage, g in group.items():
+        groups.setdefault(g, []).append(stage)
+    return {"threads": threads, "depth": depth, "groups": len(groups),
+            "topology": "/".join(sorted("+".join(v) for v in groups.values())),
+            "rejected": rejected}
+
+
+def known_capacity(bench, name, workload, model):
+    f = bench.out / "sweep.json"
+    if f.is_file():
+        for s in json.loads(f.read_text())["series"]:
+            if (s["server"], s["workload"], s["model"]) == (name, workload, model) and \
+                    s["capacity_rps"] > 0:
+                return s["capacity_rps"]
+    return None
+
+
+STEP_PHASES = ((0.5, 10), (3.0, 30), (0.5, 30))  # (share of capacity, seconds)
+
+
+def recovery_seconds(series, step_end_s, base_p99, rate):
+    """Seconds after the step ends until 3 seconds in a row have goodput >= 97 % of the offered
+    rate and p99 <= max(2 x the base p99, base + 5 ms); None when it never recovers."""
+    bound = max(2 * base_p99, base_p99 + 5)
+    good = 0
+    for sec in series[step_end_s:]:
+        if sec["2xx"] >= SUSTAINED_GOODPUT * rate and sec["p99_ms"] <= bound:
+            good += 1
+            if good == 3:
+                return sec["second"] - 2 - step_end_s
+        else:
+            good = 0
+    return None
+
+
+def run_step(bench):
+    """Experiment 2: 50 % -> 3x for 30 s -> 50 %, c0, per second; weir's pools and topology."""
+    result = {"phases": STEP_PHASES, "series": []}
+    for model in bench.args.models:
+        for name in bench.args.servers:
+            tag = f"step-{name}-c0-{model}"
+            with bench.server(name, tag) as srv:
+                cap = known_capacity(bench, name, "c0", model)
+                if cap is None:
+                    cap, _, _ = capacity(bench, srv, "c0", model, tag)
+                profile = ",".join(f"{k * cap:.0f}:{secs}" for k, secs in STEP_PHASES)
+                scraper = MetricsScraper(srv.metrics_port) if name == "weir" else None
+                report = bench.load(srv, STEP_PHASES[0][0] * cap, "c0", model, warmup=5,
+                                    duration=sum(secs for _, secs in STEP_PHASES),
+                                    profile=profile, tag=tag)
+                samples = scraper.stop() if scraper else []
+            series = report["series"]
+            before = [sec["p99_ms"] for sec in series[2:STEP_PHASES[0][1]]]
+            base = sorted(before)[len(before) // 2] if before else 0.0
+            end = STEP_PHASES[0][1] + STEP_PHASES[1][1]
+            rec = recovery_seconds(series, end, base, STEP_PHASES[2][0] * cap)
+            during = series[STEP_PHASES[0][1]:end]
+            log(f"{name} {model}: capacity {cap:.0f}/s, base p99 {base:.2f} ms, during the step"
+                f" goodput {sum(s['2xx'] for s in during) / max(1, len(during)):.0f}/s,"
+                f" 503 {sum(s['503'] for s in during) / max(1, len(during)):.0f}/s;"
+                f" recovered {'never' if rec is None else f'{rec} s'} after it")
+            result["series"].append({"server": name, "model": model, "capacity_rps": cap,
+                                     "base_p99_ms": base, "recovery_s": rec,
+                                     "seconds": series, "weir_metrics": samples,
+                                     "summary": loadgen.summary_row(report)})
+            bench.save("step", result)
+    return result
+
+
+C10K_IDLE = 10000
+C10K_LOAD = 0.5  # the steady load, a share of the server's c0 pool capacity
+
+
+def c10k_edit(name):
+    """Each server as its users tune it to hold 10,000 idle keep-alive connections: descriptors
+    and connection limits over 16,384 and idle timeouts of 65 s (nginx's default)."""
+    if name == "nginx":
+        return lambda t: t.replace("worker_connections 8192", "worker_connections 16384")
+    if name == "lighttpd":
+        return lambda t: t + "server.max-keep-alive-idle = 65\n"
+    if name == "h2o":
+        return lambda t: t.replace("http1-request-timeout: 10", "http1-request-timeout: 65")
+    return None
+
+
+def sockstat_tcp_pages():
+    for line in Path("/proc/net/sockstat").read_text().splitlines():
+        if line.startswith("TCP:"):
+            f = line.split()
+            return int(f[f.index("mem") + 1])
+    return 0
+
+
+def run_c10k(bench):
+    """Experiment 4: 10,000 idle keep-alive connections held while a steady load runs."""
+    result = {"idle": C10K_IDLE, "load_share": C10K_LOAD, "servers": []}
+    weir_cfg = bench.runs / "weir-c10k.yaml"
+    weir_cfg.write_text("limits:\n  max_connections: 20000\n")
+    page_kib = os.sysconf("SC_PAGE_SIZE") // 1024
+    for name in bench.args.servers:
+        tag = f"c10k-{name}"
+        kw = {"conf_edit": c10k_edit(name)}
+        if name == "weir":
+            kw = {"weir_args": ["--config", str(weir_cfg)]}
+        with bench.server(name, tag, **kw) as srv:
+            cap = known_capacity(bench, name, "c0", "pool")
+            if cap is None:
+                cap, _, _ = capacity(bench, srv, "c0", "pool", tag)
+            rate = C10K_LOAD * cap
+            before = loadgen.summary_row(bench.load(srv, rate, "c0", "pool", tag=f"{tag}-before"))
+            rss0, tcp0 = srv.rss_kib(), sockstat_tcp_pages()
+            holder = subprocess.Popen(["taskset", "-c", "1", sys.executable,
+                                       str(HERE / "idle_clients.py"), f"127.0.0.1:{srv.port}",
+                                       str(C10K_IDLE), "/c0/f0.bin"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, text=True)
+            ready = holder.stdout.readline().split()
+            opened = int(ready[1]) if len(ready) >= 2 and ready[0] == "ready" else 0
+            time.sleep(1)  # let the server settle what the connections allocated
+            rss1, tcp1 = srv.rss_kib(), sockstat_tcp_pages()
+            during = loadgen.summary_row(bench.load(srv, rate, "c0", "pool", tag=f"{tag}-during"))
+            holder.stdin.write("check\n")
+            holder.stdin.flush()
+            alive_line = holder.stdout.readline().split()
+            alive = int(alive_line[1]) if len(alive_line) >= 2 else 0
+            holder.stdin.close()
+            holder.wait(30)
+        per_conn = (rss1 - rss0) / opened if opened else None
+        tcp_per = (tcp1 - tcp0) * page_kib / opened if opened else None
+        log(f"{name}: {opened} idle opened, {alive} still open after the load; RSS {rss0} -> "
+            f"{rss1} KiB = {per_conn if per_conn is None else round(per_conn, 2)} KiB each "
+            f"(kernel TCP {tcp_per if tcp_per is None else round(tcp_per, 2)} KiB each); p99 "
+            f"{before['p99_ms']:.2f} -> {during['p99_ms']:.2f} ms at {rate:.0f}/s")
+        result["servers"].append({"server": name, "capacity_rps": cap, "rate": rate,
+                                  "opened": opened, "alive_after": alive, "rss_before_kib": rss0,
+                                  "rss_after_kib": rss1, "rss_per_idle_kib": per_conn,
+                                  "kernel_tcp_per_idle_kib": tcp_per, "before": before,
+                                  "during": during})
+        bench.save("c10k", result)
+    return result
+
+
+REFUSAL_RATE = 8000  # req/s: well under capacity for all three cases, uncapped
+REFUSAL_SETTLE = 10  # s of the same load first: the cache warm, the controllers settled
+
+
+def run_refusal(bench):
+    """Experiment 5: weir's CPU per response for a 503 (--fault-shed: the path a full queue
+    takes) against a cached 500 B hit, keep-alive and on a new connection each (a shed closes
+    the connection, so its client comes back on a new one)."""
+    cases = (("hit, keep-alive", "pool", []),
+             ("hit, new connection", "users", []),
+             ("503, shed", "users", ["--fault-shed"]))
+    result = {"rate": REFUSAL_RATE, "cases": []}
+    for label, model, extra in cases:
+        tag = "refusal-" + label.replace(", ", "-").replace(" ", "_")
+        with bench.server("weir", tag, cap=0, weir_args=extra) as srv:
+            bench.load(srv, REFUSAL_RATE, "c0", model, duration=REFUSAL_SETTLE, warmup=0)
+            c0 = srv.cpu_seconds()
+            report = bench.load(srv, REFUSAL_RATE, "c0", model, warmup=0, tag=tag)
+            c1 = srv.cpu_seconds()
+        st = report["summary"]["status"]
+        answered = st["2xx"] + st["503"] + st["other"]
+        per = (c1 - c0) / answered * 1e6 if answered else None
+        log(f"{label}: {answered} responses (2xx {st['2xx']}, 503 {st['503']}), "
+            f"{per if per is None else round(per, 2)} us of weir CPU each")
+        result["cases"].append({"case": label, "model": model, "responses": answered,
+                                "status": st, "cpu_us_per_response": per,
+                                "errors": report["summary"]["errors"]})
+    bench.save("refusal", result)
+    return result
+
+
+SLOW_QUEUE = 4           # the disk serves 4 operations at a time...
+SLOW_LATENCY_MS = 10     # ...each taking 10 ms: 400 operations/s
+SLOW_COLD_FILES = 20000  # 5 KB each, distinct: a cold request is a first touch (lookup + read)
+SLOW_HOT_RATE = 2000     # hits per second, well under every server's capacity
+SLOW_DURATION = 20
+
+
+def slowdisk_source(bench):
+    """The slow disk's content: the docroot's hot classes (c0, c1) and a cold set."""
+    src = Path(os.environ.get("TMPDIR", "/tmp")) / "weir-slowdisk-src"
+    marker = src / f"cold/{SLOW_COLD_FILES - 1:05d}.bin"
+    if not marker.is_file():
+        log(f"making the slow disk's content at {src} ({SLOW_COLD_FILES} cold files)")
+        for d in ("c0", "c1"):
+            (src / d).mkdir(parents=True, exist_ok=True)
+            for f in (bench.docroot / d).iterdir():
+                (src / d / f.name).write_bytes(f.read_bytes())
+        (src / "cold").mkdir(exist_ok=True)
+        block = bytes(range(256)) * 20  # 5120 bytes
+        for i in range(SLOW_COLD_FILES):
+            (src / f"cold/{i:05d}.bin").write_bytes(block)
+    hot = bench.runs / "slowdisk-hot.mix"
+    hot.write_text("".join(f"1 /{d}/f{i}.bin\n" for d in ("c0", "c1") for i in range(10)))
+    cold = bench.runs / "slowdisk-cold.mix"
+    cold.write_text("".join(f"1 /cold/{i:05d}.bin\n" for i in range(SLOW_COLD_FILES)))
+    return src, hot, cold
+
+
+class SlowDisk:
+    """weir-slowfs mounted over `src` (a fresh mount: nothing of it in the kernel's caches)."""
+
+    def __init__(self, binary, src, mnt):
+        self.mnt = Path(mnt)
+        self.mnt.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["fusermount3", "-u", "-q", str(self.mnt)], stderr=subprocess.DEVNULL)
+        subprocess.run([str(binary), str(src), str(self.mnt), "--read-latency-ms",
+                        str(SLOW_LATENCY_MS), "--stat-latency-ms", str(SLOW_LATENCY_MS),
+                        "--open-latency-ms", "0", "--queue", str(SLOW_QUEUE), "--attr-timeout",
+                        "3600", "--keep-cache"], check=True)
+
+    def status(self):
+        out = {}
+        for line in (self.mnt / ".slowfs").read_text().split():
+            k, _, v = line.partition("=")
+            out[k] = v
+        return out
+
+    def close(self):
+        subprocess.run(["fusermount3", "-u", str(self.mnt)], check=False)
+
+
+def run_slowdisk(bench):
+    """Experiment 3: hits on a hot set while misses on a cold set queue on a slow disk, past its
+    capacity: do hits stay fast? nginx also as its users tune it for slow disks (aio threads)."""
+    src, hot_mix, cold_mix = slowdisk_source(bench)
+    cold_rate = SLOW_QUEUE / (SLOW_LATENCY_MS / 1000) / 2 * 2  # 2x the disk's cold capacity
+    mnt = bench.runs / "slowdisk-mnt"
+    result = {"queue": SLOW_QUEUE, "latency_ms": SLOW_LATENCY_MS, "hot_rate": SLOW_HOT_RATE,
+              "cold_rate": cold_rate, "servers": []}
+    names = list(bench.args.servers)
+    if "nginx" in names:
+        names.insert(names.index("nginx") + 1, "nginx-aio")
+    for label in names:
+        name = "nginx" if label == "nginx-aio" else label
+        kw = {"nginx_conf": "nginx-aio.conf.in"} if label == "nginx-aio" else {}
+        disk = SlowDisk(bench.args.slowfs, src, mnt)
+        try:
+            # uncapped: the disk is the bottleneck here, not the CPU (hits are 2000/s)
+            srv = servers.Server(name, mnt, bench.runs / f"slowdisk-{label}", cpu=0,
+                                 cap=None, weir=str(bench.weir),
+                                 peers_dir=bench.shared / "bench" / "peers", **kw)
+            with srv:
+                host = f"127.0.0.1:{srv.port}"
+                # warm the hot set, then hits alone (the baseline), then hits with cold misses
+                loadgen.run(bench.loadgen, host, 500, cpu=1, mix=hot_mix, duration=3, warmup=0)
+                alone = loadgen.summary_row(loadgen.run(
+                    bench.loadgen, host, SLOW_HOT_RATE, cpu=1, mix=hot_mix, duration=10,
+                    warmup=1, timeout=bench.args.timeout, out=bench.runs / f"slowdisk-{label}-alone.json"))
+                cold_proc = subprocess.Popen(
+                    ["taskset", "-c", "1", str(bench.loadgen), "--target", host, "--rate",
+                     f"{cold_rate:g}", "--model", "pool", "--connections", "512", "--mix",
+                     str(cold_mix), "--duration", str(SLOW_DURATION + 2), "--timeout",
+                     str(bench.args.timeout), "--json",
+                     str(bench.runs / f"slowdisk-{label}-cold.json")],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                time.sleep(1)  # the misses queue first
+                mixed = loadgen.summary_row(loadgen.run(
+                    bench.loadgen, host, SLOW_HOT_RATE, cpu=1, mix=hot_mix,
+                    duration=SLOW_DURATION, warmup=0, timeout=bench.args.timeout,
+                    out=bench.runs / f"slowdisk-{label}-hot.json"))
+                cold_proc.wait(SLOW_DURATION + 60)
+                cold = loadgen.summary_row(json.loads(
+                    (bench.runs / f"slowdisk-{label}-cold.json").read_text()))
+                disk_status = disk.status()
+        finally:
+            disk.close()
+        log(f"{label}: hits alone p50 {alone['p50_ms']:.2f} p99 {alone['p99_ms']:.2f} ms; with "
+            f"misses p50 {mixed['p50_ms']:.2f} p99 {mixed['p99_ms']:.2f} ms, hit goodput "
+            f"{mixed['goodput_rps']:.0f}/s; misses: goodput {cold['goodput_rps']:.0f}/s, p99 "
+            f"{cold['p99_ms']:.0f} ms, timeouts {cold['rate_timeouts']:.0f}/s; disk max waiting "
+            f"{disk_status.get('max_waiting')}")
+        result["servers"].append({"server": label, "hits_alone": alone, "hits_with_misses": mixed,
+                                  "misses": cold, "disk": disk_status})
+        bench.save("slowdisk", result)
+    return result
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("experiments", nargs="*", default=list(EXPERIMENTS),
+                   help=f"which to run, of {', '.join(EXPERIMENTS)} (default: all)")
+    p.add_argument("--servers", default=",".join(servers.SERVERS),
+                   help="comma-separated, of weir,nginx,lighttpd,h2o (default: all)")
+    p.add_argument("--workloads", default="c0,mix", help="c0, mix or both (default: both)")
+    p.add_argument("--models", default="pool,users", help="pool, users or both (default: both)")
+    p.add_argument("--cap", type=float, default=0.15,
+                   help="the servers' CPU cap, a share of one core, 0 (none) or 0.05..1 "
+                        "(default 0.15)")
+    p.add_argument("--duration", type=float, default=5, help="seconds per measured run (default 5)")
+    p.add_argument("--warmup", type=float, default=1, help="seconds of warm-up per run (default 1)")
+    p.add_argument("--timeout", type=float, default=2, help="loadgen's response timeout (default 2)")
+    p.add_argument("--ramp-start", type=float, default=1000, help="first rate of a ramp (default 1000)")
+    p.add_argument("--out", default=str(REPO / "bench" / "results"))
+    p.add_argument("--weir", default=str(REPO / "build" / "release" / "weir"))
+    p.add_argument("--loadgen", default=str(REPO / "build" / "release" / "bench" / "loadgen" / "weir-loadgen"))
+    p.add_argument("--shared", default=str(REPO.parent / "shared"))
+    p.add_argument("--docroot", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "weir-bench-docroot"))
+    p.add_argument("--mix", default=str(REPO / "bench" / "loadgen" / "specweb96.mix"))
+    p.add_argument("--slowfs", default=str(REPO / "build" / "release" / "bench" / "slowfs" / "weir-slowfs"))
+    args = p.parse_args()
+
+    def words(flag, value, allowed):
+        got = [w for w in value.split(",") if w]
+        bad = [w for w in got if w not in allowed]
+        if bad or not got:
+            p.exit(2, f"run.py: {flag}: '{','.join(bad) or value}' is not one of: {', '.join(allowed)}\n")
+        return got
+    args.experiments = [w for e in args.experiments for w in words("EXPERIMENT", e, EXPERIMENTS)]
+    args.servers = words("--servers", args.servers, servers.SERVERS)
+    args.workloads = words("--workloads", args.workloads, WORKLOADS)
+    args.models = words("--models", args.models, MODELS)
+    if not (args.cap == 0 or 0.05 <= args.cap <= 1):
+        p.exit(2, f"run.py: --cap must be 0 or 0.05..1, got {args.cap}\n")
+    if os.geteuid() != 0 and args.cap > 0:
+        p.exit(2, "run.py: --cap needs root (the cgroup v1 cpu controller); or --cap 0\n")
+
+    # the users model and C10K hold thousands of sockets; servers and tools inherit this
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+    bench = Bench(args)
+    for e in args.experiments:
+        log(f"experiment {e}")
+        globals()[f"run_{e}"](bench)
+    import report  # noqa: E402  (matplotlib only when there is something to draw)
+    report.write_all(bench.out)
+
+
+if __name__ == "__main__":
+    main()
