@@ -60,9 +60,12 @@ def sweep_plots(data, out):
                 label = f"{s['server']} (cap. {s['capacity_rps']:.0f}/s)"
                 ax1.plot(x, [r["goodput_rps"] / max(1, s["capacity_rps"]) * 100 for r in s["rows"]],
                          "o-", color=c, label=label)
-                ax2.plot(x, [max(r["p99_ms"], 1e-3) for r in s["rows"]], "o-", color=c,
+                # no response at all has no latency: a gap, not a point at 0
+                ax2.plot(x, [r["p99_ms"] if r["p99_ms"] > 0 else float("nan") for r in s["rows"]],
+                         "o-", color=c,
                          label=f"{s['server']} intended")
-                ax2.plot(x, [max(r["p99_sent_ms"], 1e-3) for r in s["rows"]], "x--", color=c,
+                ax2.plot(x, [r["p99_sent_ms"] if r["p99_sent_ms"] > 0 else float("nan")
+                             for r in s["rows"]], "x--", color=c,
                          alpha=0.6, label=f"{s['server']} from write")
                 ax3.plot(x, [r["rate_503"] / max(1, s["capacity_rps"]) * 100 for r in s["rows"]],
                          "o-", color=c, label=f"{s['server']} 503")
@@ -114,7 +117,8 @@ def step_section(data, out):
             t = [x["second"] for x in s["seconds"]]
             axes[0].plot(t, [x["2xx"] / max(1, s["capacity_rps"]) * 100 for x in s["seconds"]],
                          color=c, label=s["server"])
-            axes[1].plot(t, [max(x["p99_ms"], 1e-2) for x in s["seconds"]], color=c,
+            axes[1].plot(t, [x["p99_ms"] if x["p99_ms"] > 0 else float("nan")
+                             for x in s["seconds"]], color=c,
                          label=s["server"])
             axes[2].plot(t, [(x["503"] + x["errors"] + x["unsent"]) / max(1, s["capacity_rps"])
                              * 100 for x in s["seconds"]], color=c, label=s["server"])
