@@ -509,6 +509,9 @@ void engine::sweep() {
 }
 
 void engine::finish(const request_slot& r, outcome o) {
+  // Goodput is what the server delivered while measured: any 2xx completed inside the window,
+  // whichever request it answers (past capacity the window's own requests drain long after it).
+  if (o == outcome::ok && now_ >= measure_start_ && now_ < measure_end_) ++res_.ok_in_window;
   if (!r.measured) return;
   second_stats* s = second_of_now();
   switch (o) {

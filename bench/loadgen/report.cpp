@@ -126,6 +126,7 @@ nlohmann::json to_json(const run_config& c, const run_description& d, const run_
               {"timeout", r.timeouts},
               {"timeout_in_backlog", r.timeouts_in_backlog}}},
             {"goodput_rps", r.goodput()},
+            {"2xx_in_window", r.ok_in_window},
             {"body_bytes", r.body_bytes},
             {"latency_intended", percentiles(r.latency)},
             {"latency_sent", percentiles(r.service_latency)}}},

@@ -84,7 +84,52 @@ if load pool --target "$target" --model pool --connections 8 --rate 200 --arriva
   check "pool: the series adds up to the summary" "$f" \
     'sum(x["2xx"] for x in j["series"]) == st["2xx"] and sum(x["sent"] for x in j["series"]) == s["sent"] and len(j["series"]) >= 2'
   check "pool: at most 8 connections" "$f" '1 <= j["generator"]["max_open_connections"] <= 8'
-  check "pool: goodput is 2xx / duration" "$f" 'abs(s["goodput_rps"] - st["2xx"] / 2) < 1e-6'
+  check "pool: goodput is the 2xx completed in the window / duration" "$f" \
+    'abs(s["goodput_rps"] - s["2xx_in_window"] / 2) < 1e-6'
+  check "pool: under capacity, goodput is about the window's 2xx" "$f" \
+    'abs(s["2xx_in_window"] - st["2xx"]) <= 10'
+fi
+
+# Past capacity, goodput is the server's pace, not the 2xx divided by the duration: a server that
+# takes 20 ms per response on one connection delivers at most 50/s, while 100 requests due in 1 s
+# are all answered (the backlog drains after the window, within the 10 s timeout).
+slow_port_file=$scratch/slow.port
+python3 - "$slow_port_file" <<'PY' &
+import socket, sys, time, os
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", 0))
+srv.listen(8)
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(str(srv.getsockname()[1]))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+conn, _ = srv.accept()
+buf = b""
+while True:
+    data = conn.recv(65536)
+    if not data:
+        break
+    buf += data
+    while b"\r\n\r\n" in buf:
+        _, buf = buf.split(b"\r\n\r\n", 1)
+        time.sleep(0.02)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+PY
+slow_pid=$!
+started_pids+=("$slow_pid")
+for _ in $(seq 1 500); do
+  [[ -s $slow_port_file ]] && break
+  sleep 0.01
+done
+if [[ ! -s $slow_port_file ]]; then
+  fail "the slow server did not start"
+elif load overload --target "127.0.0.1:$(<"$slow_port_file")" --model pool --connections 1 \
+  --rate 100 --arrival constant --duration 1 --timeout 10 --path /; then
+  f=$scratch/overload.json
+  check "overload: all 100 answered 2xx, after the window" "$f" \
+    'st["2xx"] == 100 == outcomes and len(j["series"]) >= 2'
+  check "overload: goodput is the server's pace (<= 50/s), not 100/s" "$f" \
+    '5 <= s["goodput_rps"] <= 51 and s["2xx_in_window"] < st["2xx"]'
 fi
 
 # Users: constant arrivals, a connection per request: exactly rate x duration requests.
