@@ -39,8 +39,8 @@ class usage_error : public std::runtime_error {
 
 struct cli {
   std::optional<std::string> root, listen, config_file, access_log, log_level, metrics_listen,
-      admin_listen, fault_disk_latency;
-  bool no_metrics = false, no_admin = false, fault_shed = false, test_config = false, help = false,
+      admin_listen, fault_disk_latency, fault_shed;
+  bool no_metrics = false, no_admin = false, test_config = false, help = false,
        version = false;
 };
 
@@ -62,7 +62,7 @@ constexpr option options[] = {
     {"--admin-listen", "ADDR:PORT", &cli::admin_listen, nullptr},
     {"--no-admin", "", nullptr, &cli::no_admin},
     {"--fault-disk-latency", "DURATION", &cli::fault_disk_latency, nullptr},
-    {"--fault-shed", "", nullptr, &cli::fault_shed},
+    {"--fault-shed", "MODE", &cli::fault_shed, nullptr},
     {"--test-config", "", nullptr, &cli::test_config},
     {"--help", "", nullptr, &cli::help},
     {"--version", "", nullptr, &cli::version},
@@ -102,9 +102,10 @@ Serve static files over HTTP/1.1 through a staged (SEDA) pipeline.
   --fault-disk-latency DURATION
                       for experiments and tests only: every disk read first
                       waits DURATION (e.g. 20ms, 500us), as on a slow disk
-  --fault-shed        for experiments only: answer every GET and HEAD with 503
-                      (Retry-After) and close, as when a queue is full, to
-                      measure the cost of a refusal
+  --fault-shed MODE   for experiments only: answer every GET and HEAD with 503
+                      (Retry-After) before the cache, to measure the cost of a
+                      refusal: keep (the connection stays open, as admission
+                      control refuses) or close (as when a queue is full)
   --test-config       check the configuration and the root, then exit
   --help              print this help and exit
   --version           print the version and exit
@@ -137,6 +138,8 @@ void check_flag_value(std::string_view name, const std::string& value) {
     throw usage_error(prefix + ": IPv6 is not supported for metrics (use an IPv4 address)");
   if (name == "--admin-listen" && (!weir::parse_listen(value) || value.starts_with("[")))
     throw usage_error(prefix + " is not IPv4ADDR:PORT (e.g. 127.0.0.1:9465)");
+  if (name == "--fault-shed" && value != "keep" && value != "close")
+    throw usage_error(prefix + " is not one of keep, close");
   if (name == "--fault-disk-latency" && !weir::parse_duration_us(value))
     throw usage_error(prefix + " is not a duration (e.g. 20ms, 500us)");
   if (name == "--log-level" && std::find(std::begin(weir::log_levels), std::end(weir::log_levels),
@@ -316,8 +319,10 @@ int run(const cli& flags, weir::config cfg, const sigset_t& signals) {
                    weir::format_duration_us(latency));
     }
     if (flags.fault_shed) {
-      svc->set_fault_shed(true);
-      spdlog::warn("fault injection: every GET and HEAD is shed with 503 (--fault-shed)");
+      const bool keep = *flags.fault_shed == "keep";
+      svc->set_fault_shed(keep ? weir::fault_shed_mode::keep : weir::fault_shed_mode::close);
+      spdlog::warn("fault injection: every GET and HEAD is refused with 503, {} (--fault-shed)",
+                   keep ? "keeping the connection" : "closing it");
     }
   } catch (const weir::config_error& e) {
     std::cerr << "weir: " << e.what() << '\n';
@@ -348,8 +353,11 @@ int run(const cli& flags, weir::config cfg, const sigset_t& signals) {
     spdlog::info("admin API: off");
   }
   spdlog::info("stage groups: {}", describe_groups(cfg));
-  spdlog::info("controllers: {}, {}", on_off("pool", cfg.pool.enabled, cfg.pool.dry_run),
-               on_off("grouping", cfg.grouping.enabled, cfg.grouping.dry_run));
+  spdlog::info("controllers: {}, {}, {} (target p{:g} {})",
+               on_off("pool", cfg.pool.enabled, cfg.pool.dry_run),
+               on_off("grouping", cfg.grouping.enabled, cfg.grouping.dry_run),
+               on_off("admission", cfg.admission.enabled, cfg.admission.dry_run),
+               cfg.admission.percentile * 100, weir::format_duration(cfg.admission.target));
   spdlog::info("access log: {}", cfg.access_log.empty()  ? std::string("off")
                                  : cfg.access_log == "-" ? std::string("stdout")
                                                          : cfg.access_log);

@@ -50,11 +50,24 @@ control_loop::control_loop(runtime::pipeline& pipe, options opts)
       grouping_sensor_(pipe, opts.blocking_stages, opts.cores),
       history_(opts.history),
       pool_settings_(opts.pool),
-      grouping_settings_(opts.grouping) {
+      grouping_settings_(opts.grouping),
+      admission_settings_(opts.admission),
+      gate_(opts.gate) {
+  if (gate_ != nullptr) {
+    // Start open, at the bound: only latency over the target brings a limit down.
+    gate_->set_target_ns(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(opts.admission.target).count()));
+    for (std::size_t i = 0; i < runtime::admission_classes; ++i)
+      gate_->set_limit(static_cast<runtime::admission_class>(i),
+                       opts.admission.enabled ? opts.admission.max_limit
+                                              : runtime::admission_gate::unlimited);
+  }
   for (const auto& [controller, action] : {std::pair{"pool", "grow"},
                                            {"pool", "shrink"},
                                            {"grouping", "fuse"},
                                            {"grouping", "split"},
+                                           {"admission", "lower"},
+                                           {"admission", "raise"},
                                            {"admin", "resize"},
                                            {"admin", "fuse"},
                                            {"admin", "split"},
@@ -72,7 +85,8 @@ void control_loop::start() {
     ::pthread_setname_np(::pthread_self(), "weir-control");
     std::unique_lock lock(wake_mutex_);
     while (!stopping_) {
-      const auto period = std::min(pool().period, grouping().period);
+      auto period = std::min(pool().period, grouping().period);
+      if (gate_ != nullptr) period = std::min(period, admission().period);
       wake_.wait_for(lock, period, [this] { return stopping_; });
       if (stopping_) break;
       lock.unlock();
@@ -95,10 +109,12 @@ void control_loop::run_once(std::int64_t now_ms) {
   pipe_.reap();
   pool_settings pool;
   grouping_settings grouping;
+  admission_settings admission;
   {
     std::lock_guard lock(mutex_);
     pool = pool_settings_;
     grouping = grouping_settings_;
+    admission = admission_settings_;
     last_ms_ = now_ms;
   }
   // A controller is due once its period has passed; a round that comes a little early (the
@@ -123,6 +139,61 @@ void control_loop::run_once(std::int64_t now_ms) {
     } else {
       run_grouping(now_ms);
     }
+  }
+  const bool admission_first = next_admission_ms_ < 0;
+  if (gate_ != nullptr && due(next_admission_ms_, admission.period)) {
+    if (admission_first) {
+      gate_before_ = gate_->take_window();
+      gate_before_ms_ = now_ms;
+    } else {
+      run_admission(now_ms);
+    }
+  }
+}
+
+void control_loop::run_admission(std::int64_t now_ms) {
+  const runtime::admission_snapshot now = gate_->take_window();
+  const std::int64_t window_ms = now_ms - gate_before_ms_;
+  if (window_ms <= 0) return;
+  std::vector<admission_decision> decisions;
+  admission_settings settings;
+  {
+    std::lock_guard lock(mutex_);
+    settings = admission_settings_;
+    const admission_sample s =
+        admission_window(now, gate_before_, now_ms, window_ms, settings.percentile);
+    decisions = decide_admission(s, admission_state_, settings);
+  }
+  gate_before_ = now;
+  gate_before_ms_ = now_ms;
+  const auto shown = [](std::size_t limit) {
+    return limit == runtime::admission_gate::unlimited ? std::size_t{0} : limit;
+  };
+  for (admission_decision& d : decisions) {
+    const char* action = d.to < d.from ? "lower" : "raise";
+    const std::string cls = runtime::admission_class_names[static_cast<std::size_t>(d.cls)];
+    if (settings.dry_run) {
+      last_dry_run& last = dry_runs_["admission:" + cls];
+      if (last.from == d.from && last.to == d.to && now_ms - last.at_ms < dry_run_repeat_ms)
+        continue;
+      last = {d.from, d.to, now_ms};
+    }
+    // Dry run decides from the limit in force, which it never changes: it shows what the
+    // controller would do first, not where it would settle.
+    if (!settings.dry_run) gate_->set_limit(d.cls, d.to);
+    count("admission", action);
+    // Many per second under overload: the counts and /decisions tell the story; the log only at
+    // debug level.
+    spdlog::debug("controller admission: {} {} limit {} -> {}{}: {}", action, cls, shown(d.from),
+                  shown(d.to), settings.dry_run ? " (dry run, not applied)" : "", d.why);
+    record({.at_ms = now_ms,
+            .controller = "admission",
+            .action = action,
+            .group = cls,
+            .from = shown(d.from),
+            .to = shown(d.to),
+            .why = std::move(d.why),
+            .applied = !settings.dry_run});
   }
 }
 
@@ -463,6 +534,22 @@ void control_loop::set_grouping(const grouping_settings& s) {
     std::lock_guard lock(mutex_);
     grouping_settings_ = s;
   }
+  wake_.notify_all();
+}
+
+admission_settings control_loop::admission() const {
+  std::lock_guard lock(mutex_);
+  return admission_settings_;
+}
+
+void control_loop::set_admission(const admission_settings& s) {
+  {
+    std::lock_guard lock(mutex_);
+    admission_settings_ = s;
+  }
+  if (gate_ != nullptr)
+    gate_->set_target_ns(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(s.target).count()));
   wake_.notify_all();
 }
 

@@ -15,9 +15,11 @@
 #include <utility>
 #include <vector>
 
+#include "controllers/admission_policy.hpp"
 #include "controllers/grouping_policy.hpp"
 #include "controllers/pool_policy.hpp"
 #include "controllers/sensor.hpp"
+#include "runtime/admission.hpp"
 #include "runtime/pipeline.hpp"
 
 namespace weir::controllers {
@@ -26,10 +28,12 @@ namespace weir::controllers {
 /// was applied (dry-run decides and logs only).
 struct decision_record {
   std::int64_t at_ms = 0;
-  std::string controller;        // "pool", "grouping", or "admin" (a manual action)
-  std::string action;            // "grow", "shrink", "fuse", "split", "resize"
-  std::string group;             // pool: the group; grouping: the group made (a split: the stage's)
-  std::size_t from = 0, to = 0;  // pool: threads; grouping: how many groups
+  std::string controller;  // "pool", "grouping", "admission", or "admin" (a manual action)
+  std::string action;      // "grow", "shrink", "fuse", "split", "lower", "raise", "resize"
+  // pool: the group; grouping: the group made (a split: the stage's); admission: the class
+  std::string group;
+  // pool: threads; grouping: how many groups; admission: the limit (0: unlimited)
+  std::size_t from = 0, to = 0;
   std::string why;
   bool applied = false;
 };
@@ -49,6 +53,9 @@ class control_loop {
   struct options {
     pool_settings pool;
     grouping_settings grouping;
+    admission_settings admission;
+    /// The gate the admission controller samples and sets (nullptr: no admission control).
+    runtime::admission_gate* gate = nullptr;
     std::vector<std::string> blocking_stages{"disk_io"};
     /// Which stages hand tasks to which; only neighbours in it may fuse. Empty: the grouping
     /// controller never fuses (a pipeline whose flow it does not know).
@@ -75,6 +82,9 @@ class control_loop {
   void set_pool(const pool_settings& s);
   grouping_settings grouping() const;
   void set_grouping(const grouping_settings& s);
+  admission_settings admission() const;
+  /// The new target holds for requests finishing from now on; limits move from the next window.
+  void set_admission(const admission_settings& s);
 
   /// Manual actions (experiments, the admin API). Each returns "" when applied, or one line
   /// saying why not (nothing changed).
@@ -103,6 +113,7 @@ class control_loop {
  private:
   void run_pool(std::int64_t now_ms);
   void run_grouping(std::int64_t now_ms);
+  void run_admission(std::int64_t now_ms);
   /// The actuator for fuse and split; callers hold actuator_mutex_. "" or why not.
   std::string apply_fuse(const std::vector<runtime::stage_index>& members);
   std::string apply_split(runtime::stage_index stage);
@@ -132,8 +143,13 @@ class control_loop {
       mutex_;  // settings, state, counts and history; never taken by the request path
   pool_settings pool_settings_;
   grouping_settings grouping_settings_;
+  admission_settings admission_settings_;
   pool_state pool_state_;
   grouping_state grouping_state_;
+  admission_state admission_state_;
+  runtime::admission_gate* const gate_;
+  runtime::admission_snapshot gate_before_;  // the admission window's start (control thread)
+  std::int64_t gate_before_ms_ = 0;
   std::deque<decision_record> recent_;
   std::map<std::pair<std::string, std::string>, std::uint64_t> counts_;
   // Dry-run changes nothing, so a policy takes the same decision every period: repeats of the
@@ -143,7 +159,8 @@ class control_loop {
     std::int64_t at_ms = 0;
   };
   std::map<std::string, last_dry_run> dry_runs_;
-  std::int64_t next_pool_ms_ = -1, next_grouping_ms_ = -1;  // -1: baseline not taken yet
+  // -1: baseline not taken yet
+  std::int64_t next_pool_ms_ = -1, next_grouping_ms_ = -1, next_admission_ms_ = -1;
   std::int64_t last_ms_ = 0;
 
   std::mutex actuator_mutex_;  // one resize or regroup at a time (controllers and admin)

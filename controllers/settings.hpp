@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 
 namespace weir::controllers {
 
@@ -65,6 +66,33 @@ struct grouping_settings {
   bool fuse_blocking = false;
 
   friend bool operator==(const grouping_settings&, const grouping_settings&) = default;
+};
+
+/// The admission controller: a concurrency limit per class (controllers/admission_policy.hpp),
+/// so that admitted requests meet `target` at `percentile` and the excess is refused with 503.
+struct admission_settings {
+  bool enabled = true;
+  bool dry_run = false;
+  /// The window: one decision per class per period.
+  std::chrono::milliseconds period{100};
+  /// Admitted requests meet this at `percentile`.
+  std::chrono::milliseconds target{100};
+  double percentile = 0.99;
+  /// Bounds of each class's limit (requests in flight at once).
+  std::size_t min_limit = 4;
+  std::size_t max_limit = 10000;
+  /// Above target the limit becomes in-flight x max(decrease_min, min(decrease_max, target /
+  /// the percentile's latency)): proportional to how far over, clamped (a small excess does not
+  /// halve it; one outlier window cannot take it to nothing).
+  double decrease_min = 0.5;
+  double decrease_max = 0.9;
+  /// Well under target (at most half the allowed share over it) and bound by the limit: times
+  /// this, at least +1.
+  double increase = 1.5;
+  /// A window with fewer completions than this decides nothing (noise), unless it refused.
+  std::uint64_t min_samples = 20;
+
+  friend bool operator==(const admission_settings&, const admission_settings&) = default;
 };
 
 }  // namespace weir::controllers

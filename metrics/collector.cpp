@@ -179,6 +179,44 @@ void add_request_families(const server_snapshot& s, std::vector<MetricFamily>& o
                        static_cast<double>(s.requests_in_flight)));
 }
 
+void add_admission_families(const runtime::admission_snapshot& a, std::vector<MetricFamily>& out) {
+  MetricFamily limit = family("weir_admission_limit",
+                              "Requests each class may have in flight (+Inf: no limit).",
+                              MetricType::Gauge);
+  MetricFamily in_flight = family("weir_admission_in_flight",
+                                  "Admitted requests of each class in flight now.",
+                                  MetricType::Gauge);
+  MetricFamily admitted =
+      family("weir_admission_admitted_total", "Requests admitted, by class.", MetricType::Counter);
+  MetricFamily over = family("weir_admission_over_target_total",
+                             "Admitted requests answered slower than the target, by class.",
+                             MetricType::Counter);
+  MetricFamily duration = family(
+      "weir_admitted_request_duration_seconds",
+      "Seconds admitted requests took, by class (refused and failed requests are not in it).",
+      MetricType::Histogram);
+  for (std::size_t i = 0; i < runtime::admission_classes; ++i) {
+    const runtime::admission_class_snapshot& c = a.classes[i];
+    const label_list labels = {{"class", runtime::admission_class_names[i]}};
+    add_value(limit, labels,
+              c.limit == runtime::admission_gate::unlimited
+                  ? std::numeric_limits<double>::infinity()
+                  : static_cast<double>(c.limit));
+    add_value(in_flight, labels, static_cast<double>(c.in_flight));
+    add_value(admitted, labels, static_cast<double>(c.admitted));
+    add_value(over, labels, static_cast<double>(c.over_target));
+    add_histogram(duration, labels, c.latency);
+  }
+  out.push_back(std::move(limit));
+  out.push_back(std::move(in_flight));
+  out.push_back(std::move(admitted));
+  out.push_back(std::move(over));
+  out.push_back(std::move(duration));
+  out.push_back(scalar("weir_admission_target_seconds",
+                       "The latency target admitted requests are held to (controllers.admission).",
+                       MetricType::Gauge, static_cast<double>(a.target_ns) / ns_per_second));
+}
+
 void add_connection_families(const server_snapshot& s, std::vector<MetricFamily>& out) {
   out.push_back(scalar("weir_connections_open", "Client connections open now.", MetricType::Gauge,
                        static_cast<double>(s.connections_open)));
@@ -199,6 +237,19 @@ void add_connection_families(const server_snapshot& s, std::vector<MetricFamily>
   out.push_back(scalar("weir_accept_backoffs_total",
                        "Times accepting paused because file descriptors ran out (EMFILE, ENFILE).",
                        MetricType::Counter, static_cast<double>(s.accept_backoffs)));
+
+  MetricFamily shed = family("weir_shed_total",
+                             "Work refused with 503 + Retry-After, by class and reason.",
+                             MetricType::Counter);
+  for (std::size_t k = 0; k < shed_class_count; ++k) {
+    for (std::size_t r = 0; r < shed_reason_count; ++r)
+      add_value(shed, {{"class", shed_class_names[k]}, {"reason", shed_reason_names[r]}},
+                static_cast<double>(s.shed[k][r]));
+  }
+  out.push_back(std::move(shed));
+  out.push_back(scalar("weir_shed_kept_alive_total",
+                       "Refusals (503) whose connection was kept open for the next request.",
+                       MetricType::Counter, static_cast<double>(s.shed_kept_alive)));
 }
 
 void add_cache_families(const cache_snapshot& c, std::vector<MetricFamily>& out) {
@@ -226,10 +277,11 @@ void add_cache_families(const cache_snapshot& c, std::vector<MetricFamily>& out)
 
 std::vector<MetricFamily> collect(const server_snapshot& s, std::string_view version) {
   std::vector<MetricFamily> out;
-  out.reserve(40);
+  out.reserve(48);
   add_stage_families(s, out);
   add_request_families(s, out);
   add_connection_families(s, out);
+  add_admission_families(s.admission, out);
   add_cache_families(s.cache, out);
 
   MetricFamily build = family(

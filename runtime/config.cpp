@@ -68,6 +68,15 @@ constexpr ratio_range fraction_range{0, 1};  // shares of capacity or of tasks
 constexpr ratio_range service_ratio_range{2, 1000};
 constexpr range samples_range{1, 1000};      // samples in a row
 constexpr range cpu_threads_range{0, 1024};  // all CPU-bound pools together; 0: one per core
+constexpr duration_range<milliseconds> admission_period_range{milliseconds(10),
+                                                              milliseconds(10'000)};
+constexpr duration_range<milliseconds> admission_target_range{milliseconds(1),
+                                                              milliseconds(minute_ms)};
+constexpr ratio_range percentile_range{0.5, 0.9999};
+constexpr range admission_limit_range{1, 1'000'000};  // requests in flight per class
+constexpr ratio_range decrease_range{0.05, 0.99};
+constexpr ratio_range increase_range{1.01, 10};
+constexpr range admission_samples_range{1, 1'000'000};
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw config_error("config: " + (path.empty() ? what : path + ": " + what));
@@ -284,6 +293,18 @@ void knobs(Settings& s, F&& f) {
     f("min_threads", s.min_threads, threads_range);
     f("max_cpu_threads", s.max_cpu_threads, cpu_threads_range);
     f("max_blocking_threads", s.max_blocking_threads, threads_range);
+  } else if constexpr (std::is_same_v<plain, controllers::admission_settings>) {
+    f("enabled", s.enabled, flag{});
+    f("dry_run", s.dry_run, flag{});
+    f("period", s.period, admission_period_range);
+    f("target", s.target, admission_target_range);
+    f("percentile", s.percentile, percentile_range);
+    f("min_limit", s.min_limit, admission_limit_range);
+    f("max_limit", s.max_limit, admission_limit_range);
+    f("decrease_min", s.decrease_min, decrease_range);
+    f("decrease_max", s.decrease_max, decrease_range);
+    f("increase", s.increase, increase_range);
+    f("min_samples", s.min_samples, admission_samples_range);
   } else {
     static_assert(std::is_same_v<plain, controllers::grouping_settings>);
     f("enabled", s.enabled, flag{});
@@ -303,13 +324,15 @@ void knobs(Settings& s, F&& f) {
 }
 
 // Calls f(settings) with the settings of controller `which` (an index into controller_names).
-static_assert(std::size(controller_names) == 2);
+static_assert(std::size(controller_names) == 3);
 template <class Config, class F>
 void with_settings(Config& c, std::size_t which, F&& f) {
   if (which == 0) {
     f(c.pool);
-  } else {
+  } else if (which == 1) {
     f(c.grouping);
+  } else {
+    f(c.admission);
   }
 }
 
@@ -477,6 +500,16 @@ void validate_controllers(const config& c) {
     fail("controllers.grouping.fuse_below",
          format_number(g.fuse_below) + " must be below controllers.grouping.split_above (" +
              format_number(g.split_above) + ")");
+  const controllers::admission_settings& a = c.admission;
+  if (a.min_limit > a.max_limit)
+    fail("controllers.admission.min_limit",
+         std::to_string(a.min_limit) + " must be at most controllers.admission.max_limit (" +
+             std::to_string(a.max_limit) + ")");
+  if (a.decrease_min > a.decrease_max)
+    fail("controllers.admission.decrease_min",
+         format_number(a.decrease_min) +
+             " must be at most controllers.admission.decrease_max (" +
+             format_number(a.decrease_max) + ")");
 }
 
 // Two listeners collide when they bind one port on the same address or on a wildcard.
@@ -745,7 +778,8 @@ config load_config_file(const std::string& path, const config& base) {
              [&](const YAML::Node& n, const std::string& p) {
                read_map(n, p,
                         {{controller_names[0], settings(c.pool)},
-                         {controller_names[1], settings(c.grouping)}});
+                         {controller_names[1], settings(c.grouping)},
+                         {controller_names[2], settings(c.admission)}});
              }},
             {"access_log", store(c.access_log, read_string)},
             {"log_level", store(c.log_level, read_string)}});

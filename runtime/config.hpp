@@ -67,10 +67,11 @@ struct config {
   std::string access_log;  // empty: off; "-": stdout
   std::string log_level = "info";
 
-  // `controllers.pool`, `controllers.grouping`: what the control loop starts with; the admin API
+  // `controllers.pool`, `.grouping`, `.admission`: what the control loop starts with; the admin API
   // and SIGHUP change them through apply_controller_settings() and load_config_file().
   controllers::pool_settings pool;
   controllers::grouping_settings grouping;
+  controllers::admission_settings admission;
 
   friend bool operator==(const config&, const config&) = default;
 };
@@ -124,7 +125,7 @@ config load_config_file(const std::string& path, const config& base);
 void validate(const config& c);
 
 /// The controllers a config has, by name, as in `controllers.<name>` and the admin API paths.
-inline constexpr const char* controller_names[] = {"pool", "grouping"};
+inline constexpr const char* controller_names[] = {"pool", "grouping", "admission"};
 
 /// Applies settings for one controller, given as a JSON or YAML mapping (JSON is YAML's flow
 /// style, so one reader serves both): `replace` starts from that controller's defaults (PUT),

@@ -187,7 +187,11 @@ void service::start() {
   loop_ = std::make_unique<controllers::control_loop>(
       server_->pipeline(),
       controllers::control_loop::options{
-          .pool = cfg_.pool, .grouping = cfg_.grouping, .flow = controllers::weir_flow()});
+          .pool = cfg_.pool,
+          .grouping = cfg_.grouping,
+          .admission = cfg_.admission,
+          .gate = &server_->admission(),
+          .flow = controllers::weir_flow()});
   loop_->start();
   if (cfg_.metrics_enabled) {
     metrics_ = std::make_unique<metrics::endpoint>(
@@ -211,6 +215,7 @@ bool service::stop(std::chrono::milliseconds drain) {
 void service::apply_controllers(const config& c) {
   loop_->set_pool(c.pool);
   loop_->set_grouping(c.grouping);
+  loop_->set_admission(c.admission);
 }
 
 std::string service::reload() {
@@ -284,8 +289,8 @@ void service::set_fault_disk_latency(std::chrono::microseconds latency) {
   server_->set_fault_disk_latency(latency);
 }
 
-void service::set_fault_shed(bool on) {
-  server_->set_fault_shed(on);
+void service::set_fault_shed(fault_shed_mode mode) {
+  server_->set_fault_shed(mode);
 }
 
 std::uint16_t service::port() const {

@@ -13,6 +13,7 @@
 
 #include "admin/backend.hpp"
 #include "runtime/config.hpp"
+#include "stages/stats.hpp"
 
 namespace weir {
 
@@ -61,7 +62,7 @@ class service : public admin::backend {
 
   /// Injected fault for experiments (see server::set_fault_disk_latency).
   void set_fault_disk_latency(std::chrono::microseconds latency);
-  void set_fault_shed(bool on);  // see server::set_fault_shed
+  void set_fault_shed(fault_shed_mode mode);  // see server::set_fault_shed
 
   std::uint16_t port() const;
   std::uint16_t metrics_port() const;  // 0: metrics off

@@ -6,7 +6,11 @@ namespace weir {
 runtime::stage_index cache_lookup_stage::handle(runtime::task& t) {
   auto& c = static_cast<connection&>(t);
   std::shared_ptr<const file_entry> e = ctx_.cache.find(c.path);
-  if (!e) return stage_disk_io;
+  if (!e) {
+    // A miss takes a place in the disk's budget, or is refused: never the hits'.
+    if (!ctx_.admit_to_disk(c)) return ctx_.refuse(c, shed_class::miss, shed_reason::limit);
+    return stage_disk_io;
+  }
   // Due for revalidation: the first request to notice takes it to disk_io to stat the file;
   // requests racing with it are served the entry as it is (at most one stat per interval).
   const std::int64_t now = server_context::now_ms();
@@ -14,7 +18,10 @@ runtime::stage_index cache_lookup_stage::handle(runtime::task& t) {
   if (now - checked >= ctx_.live.cache_revalidate().count() &&
       e->checked_ms.compare_exchange_strong(checked, now, std::memory_order_relaxed)) {
     c.entry = std::move(e);
-    return stage_disk_io;
+    // The disk at its limit: serve the entry as it is, checked again next interval.
+    if (ctx_.admit_to_disk(c)) return stage_disk_io;
+    prepare_file_response(c, *c.entry);
+    return stage_send;
   }
   c.entry = std::move(e);
   prepare_file_response(c, *c.entry);

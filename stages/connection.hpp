@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "runtime/admission.hpp"
 #include "runtime/task.hpp"
 #include "stages/http/parser.hpp"
 
@@ -71,6 +72,13 @@ enum class close_reason : std::uint8_t {
 
 /// One client connection: the task that travels between stages. Fields below `word` belong to
 /// whoever owns the connection; the event loop reads them only after taking it through `word`.
+/// The admission place a connection's request holds (runtime/admission.hpp), if any.
+enum class admission_held : std::uint8_t { none, request, miss };
+constexpr runtime::admission_class held_class(admission_held h) {
+  return h == admission_held::miss ? runtime::admission_class::miss
+                                   : runtime::admission_class::request;
+}
+
 struct connection : runtime::task {
   /// See conn_word. Readiness is what the event loop has seen and no owner has used up yet; an
   /// owner clears a bit (`use_ready`) before the syscall that may block.
@@ -86,10 +94,14 @@ struct connection : runtime::task {
   std::uint64_t discard = 0;          // body bytes of the last request still to drop
   std::int64_t request_start_ms = 0;  // first byte of the request being read (0: none yet)
   std::int64_t request_start_ns = 0;
+  // When the request's first bytes were handed to read_parse (the readiness event's dispatch,
+  // so the wait in weir's queue counts): admission control's latency starts here.
+  std::int64_t arrived_ns = 0;
   // When the connection was accepted or its last response finished: the idle timeout's start.
   std::int64_t idle_since_ms = 0;
   std::int64_t linger_until_ms = 0;  // lingering close: stop draining input then
   bool in_request = false;           // a request was read and its response is not finished
+  admission_held admitted = admission_held::none;  // given back when its response ends
   std::uint8_t req_method = 3;       // its `method_label` (stages/stats.hpp)
 
   // The request being served (views into `in`, valid until the response is sent).

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "runtime/admission.hpp"
 #include "runtime/config.hpp"
 #include "runtime/pipeline.hpp"
 #include "stages/access_log.hpp"
@@ -37,6 +38,8 @@ struct server_stats_block {
   runtime::local_counter requests_begun, requests_ended;
   runtime::local_counter accepted, accept_backoffs;
   std::array<runtime::local_counter, close_reason_count> closed{};
+  std::array<std::array<runtime::local_counter, shed_reason_count>, shed_class_count> shed{};
+  runtime::local_counter shed_kept_alive;
 };
 static_assert(close_reason_count == static_cast<std::size_t>(close_reason::count));
 
@@ -87,15 +90,16 @@ struct server_context {
   cache::byte_cache<file_entry> cache;
   connection_table connections;
   runtime::pipeline pipe;
+  runtime::admission_gate admission;
   reactor* loop = nullptr;
   access_log log;
   runtime::per_thread<server_stats_block> stats;
   std::atomic<bool> draining{false};
   /// Injected fault (tests and experiments only; 0: off): every disk read waits this long first.
   std::atomic<std::int64_t> fault_disk_latency_us{0};
-  /// Injected fault (experiments only): every parsed GET/HEAD is shed (503) as if the queue into
-  /// cache_lookup were full, so that the cost of a refusal can be measured.
-  std::atomic<bool> fault_shed{false};
+  /// Injected fault (experiments only): every parsed GET/HEAD is refused with 503, so that the
+  /// cost of a refusal can be measured: on its kept connection (`refuse`) or closing it (`shed`).
+  std::atomic<fault_shed_mode> fault_shed{fault_shed_mode::off};
 
   /// Steady clock in milliseconds and nanoseconds.
   static std::int64_t now_ms();
@@ -111,8 +115,25 @@ struct server_context {
   /// Closes the socket and frees the slot. The caller must own `c`.
   void close(connection& c, close_reason why);
   /// Answers 503 + Retry-After at once (best effort, non-blocking, formatted on the stack) and
-  /// closes.
-  void shed(connection& c);
+  /// closes. Counted as a shed of `cls` for `why`.
+  void shed(connection& c, shed_class cls, shed_reason why);
+  /// Refuses the request `c` holds with 503 + Retry-After and keeps the connection, as any
+  /// response would (the cheapest refusal that still answers: the client need not connect again).
+  /// Closes instead, as `shed` does, when the connection could not be kept anyway. The caller
+  /// owns `c` and has read its request head completely; returns the next stage, as
+  /// finish_response does.
+  [[nodiscard]] runtime::stage_index refuse(connection& c, shed_class cls, shed_reason why);
+  /// Admission control, before the cache: the request holds a `request` place and goes on to
+  /// cache_lookup, or is refused (503, the connection kept). The caller owns `c`, its request
+  /// head read completely.
+  [[nodiscard]] runtime::stage_index admit(connection& c);
+  /// At the hop into disk_io: moves the connection's place to the `miss` class (its own budget,
+  /// so a slow disk never sheds hits). False when misses are at their limit: nothing changed.
+  [[nodiscard]] bool admit_to_disk(connection& c);
+  /// Gives back the connection's place, if it holds one, without a latency sample.
+  void release_admission(connection& c);
+  /// Counts one refusal (weir_shed_total), `kept` when its connection stays open.
+  void count_shed(shed_class cls, shed_reason why, bool kept);
   /// A request head was read (or found malformed): its response is now owed.
   void begin_request(connection& c, method_label m);
   /// Everything the server reports (folded per-thread counters; takes mutexes).

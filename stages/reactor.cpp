@@ -147,7 +147,8 @@ void reactor::on_connection_event(std::uint64_t handle, std::uint32_t events) {
   // From here the event loop owns the connection until it hands it on.
   connection& c = *e.owned;
   if (e.was == conn_state::parked_read) {
-    if (!ctx_.pipe.dispatch(c, stage_read_parse)) ctx_.shed(c);
+    if (!ctx_.pipe.dispatch(c, stage_read_parse))
+      ctx_.shed(c, shed_class::connection, shed_reason::queue_full);
   } else if (!ctx_.pipe.dispatch(c, stage_send)) {
     ctx_.close(c, close_reason::overload);  // mid-response: nothing better to send
   }

@@ -106,6 +106,10 @@ runtime::stage_index read_parse_stage::handle(runtime::task& t) {
       if (c.request_start_ms == 0) {
         c.request_start_ms = server_context::now_ms();
         c.request_start_ns = server_context::now_ns();
+        // Set by the hop into read_parse (0 when stages are not timed).
+        c.arrived_ns = c.enqueued_ns != 0 && c.enqueued_ns < c.request_start_ns
+                           ? c.enqueued_ns
+                           : c.request_start_ns;
       }
       const std::string_view buf(c.in.get() + c.in_start, c.in_end - c.in_start);
       const http::parse_result r = http::parse_request(buf, limits, c.req);
@@ -143,11 +147,14 @@ runtime::stage_index read_parse_stage::handle(runtime::task& t) {
           prepare_error_response(c, status, false);
           return stage_send;
         }
-        if (ctx_.fault_shed.load(std::memory_order_relaxed)) [[unlikely]] {
-          ctx_.shed(c);  // what a full queue into cache_lookup does (--fault-shed)
+        if (const fault_shed_mode fault = ctx_.fault_shed.load(std::memory_order_relaxed);
+            fault != fault_shed_mode::off) [[unlikely]] {
+          if (fault == fault_shed_mode::keep)
+            return ctx_.refuse(c, shed_class::request, shed_reason::fault);
+          ctx_.shed(c, shed_class::request, shed_reason::fault);
           return runtime::stage_done;
         }
-        return stage_cache_lookup;
+        return ctx_.admit(c);  // on to cache_lookup, or refused before any cache or disk work
       }
       if (c.in_end - c.in_start >= max_buffer) {  // the parser should have said 414/431
         ctx_.begin_request(c, method_label::unknown);

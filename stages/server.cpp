@@ -144,6 +144,7 @@ bool server_context::park(connection& c, bool for_write, std::int64_t deadline) 
 void server_context::close(connection& c, close_reason why) {
   const std::uint64_t cut_off_bytes = c.bytes_sent;  // of a response cut off midway
   const bool in_request = c.in_request;
+  release_admission(c);  // not answered: no latency sample
   if (c.fd >= 0) ::close(c.fd);
   connections.release(c);
   // Counted once it no longer counts as open: a scrape that sees it closed sees it gone.
@@ -153,26 +154,114 @@ void server_context::close(connection& c, close_reason why) {
   if (in_request) st.requests_ended.add();
 }
 
-void server_context::shed(connection& c) {
-  // Retry-After changes live; formatting on the stack keeps a shed free of locks and allocation.
-  constexpr std::string_view head = "HTTP/1.1 503 Service Unavailable\r\nServer: weir/";
-  constexpr std::string_view retry = "\r\nRetry-After: ";
-  constexpr std::string_view tail = "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-  char buf[head.size() + weir_version.size() + retry.size() + 10 + tail.size()];
-  char* p = std::copy(head.begin(), head.end(), buf);
+namespace {
+
+constexpr std::string_view refusal_head = "HTTP/1.1 503 Service Unavailable\r\nServer: weir/";
+constexpr std::string_view refusal_retry = "\r\nRetry-After: ";
+constexpr std::string_view refusal_length = "\r\nContent-Length: 0\r\n";
+constexpr std::string_view refusal_close = "Connection: close\r\n";
+constexpr std::string_view refusal_keep = "Connection: keep-alive\r\n";  // to HTTP/1.0
+constexpr std::size_t refusal_max = refusal_head.size() + weir_version.size() +
+                                    refusal_retry.size() + 10 + refusal_length.size() +
+                                    std::max(refusal_close.size(), refusal_keep.size()) + 2;
+
+/// The head of a 503 that refuses work: Retry-After (it changes live), no body; formatted on the
+/// stack, so a refusal takes no lock and allocates nothing. Returns its length.
+std::size_t format_refusal(char (&buf)[refusal_max], std::uint32_t retry_after,
+                           std::string_view connection) {
+  char* p = std::copy(refusal_head.begin(), refusal_head.end(), buf);
   p = std::copy(weir_version.begin(), weir_version.end(), p);
-  p = std::copy(retry.begin(), retry.end(), p);
-  p = std::to_chars(p, p + 10, live.retry_after_seconds.load(std::memory_order_relaxed)).ptr;
-  p = std::copy(tail.begin(), tail.end(), p);
+  p = std::copy(refusal_retry.begin(), refusal_retry.end(), p);
+  p = std::to_chars(p, p + 10, retry_after).ptr;
+  p = std::copy(refusal_length.begin(), refusal_length.end(), p);
+  p = std::copy(connection.begin(), connection.end(), p);
+  *p++ = '\r';
+  *p++ = '\n';
+  return static_cast<std::size_t>(p - buf);
+}
+
+}  // namespace
+
+void server_context::count_shed(shed_class cls, shed_reason why, bool kept) {
+  server_stats_block& st = stats.local();
+  st.shed[static_cast<std::size_t>(cls)][static_cast<std::size_t>(why)].add();
+  if (kept) st.shed_kept_alive.add();
+}
+
+void server_context::shed(connection& c, shed_class cls, shed_reason why) {
+  char buf[refusal_max];
+  const std::size_t len =
+      format_refusal(buf, live.retry_after_seconds.load(std::memory_order_relaxed), refusal_close);
   // Best effort: the socket buffer of a connection between requests has room for this.
-  const ssize_t n =
-      ::send(c.fd, buf, static_cast<std::size_t>(p - buf), MSG_NOSIGNAL | MSG_DONTWAIT);
+  const ssize_t n = ::send(c.fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  count_shed(cls, why, false);
   server_stats_block& st = stats.local();
   st.responses[c.in_request ? c.req_method : static_cast<std::size_t>(method_label::unknown)]
               [status_index(503)]
                   .add();
   if (n > 0) st.sent_bytes.add(static_cast<std::uint64_t>(n));
   close(c, close_reason::overload);
+}
+
+void server_context::release_admission(connection& c) {
+  if (c.admitted == admission_held::none) return;
+  admission.release(held_class(c.admitted));
+  c.admitted = admission_held::none;
+}
+
+runtime::stage_index server_context::admit(connection& c) {
+  if (admission.try_admit(runtime::admission_class::request)) {
+    c.admitted = admission_held::request;
+    return stage_cache_lookup;
+  }
+  return refuse(c, shed_class::request, shed_reason::limit);
+}
+
+bool server_context::admit_to_disk(connection& c) {
+  if (c.admitted == admission_held::request) {
+    if (!admission.transfer(runtime::admission_class::request, runtime::admission_class::miss))
+      return false;
+  } else if (c.admitted == admission_held::none) {
+    if (!admission.try_admit(runtime::admission_class::miss)) return false;
+  }
+  c.admitted = admission_held::miss;
+  return true;
+}
+
+runtime::stage_index server_context::refuse(connection& c, shed_class cls, shed_reason why) {
+  release_admission(c);  // a refusal is not a latency sample
+  if (!c.keep_alive || c.close_after || draining.load(std::memory_order_relaxed)) {
+    shed(c, cls, why);  // the connection ends after this response anyway
+    return runtime::stage_done;
+  }
+  char buf[refusal_max];
+  const std::size_t len = format_refusal(
+      buf, live.retry_after_seconds.load(std::memory_order_relaxed),
+      c.req.version_minor == 0 ? refusal_keep : std::string_view{});
+  count_shed(cls, why, true);
+  c.status = 503;
+  c.body = nullptr;
+  c.body_left = 0;
+  c.file_fd = -1;
+  c.file_left = 0;
+  ssize_t n;
+  do {
+    n = ::send(c.fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n == static_cast<ssize_t>(len)) {  // the usual case: straight out, no hop to send
+    c.bytes_sent += len;
+    return finish_response(c);
+  }
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+    close(c, close_reason::client);
+    return runtime::stage_done;
+  }
+  // The socket buffer is full (a client that does not read): the send stage finishes it.
+  const std::size_t sent = n > 0 ? static_cast<std::size_t>(n) : 0;
+  c.bytes_sent += sent;
+  c.out_head.assign(buf + sent, len - sent);
+  c.out_head_sent = 0;
+  return stage_send;
 }
 
 void server_context::begin_request(connection& c, method_label m) {
@@ -196,6 +285,10 @@ server_snapshot server_context::snapshot() const {
     ended += b.requests_ended.get();
     s.connections_accepted += b.accepted.get();
     s.accept_backoffs += b.accept_backoffs.get();
+    for (std::size_t k = 0; k < shed_class_count; ++k) {
+      for (std::size_t r = 0; r < shed_reason_count; ++r) s.shed[k][r] += b.shed[k][r].get();
+    }
+    s.shed_kept_alive += b.shed_kept_alive.get();
     for (std::size_t r = 0; r < close_reason_count; ++r)
       s.connections_closed[r] += b.closed[r].get();
   });
@@ -211,6 +304,7 @@ server_snapshot server_context::snapshot() const {
              .bytes = cs.bytes,
              .entries = cs.entries,
              .capacity_bytes = cache.max_bytes()};
+  s.admission = admission.snapshot();
   return s;
 }
 
@@ -220,8 +314,20 @@ runtime::stage_index server_context::finish_response(connection& c) {
     // The response count last: whoever sees it counted sees the rest of its figures too.
     server_stats_block& st = stats.local();
     if (c.request_start_ns != 0) {
-      const std::int64_t took = now_ns() - c.request_start_ns;
-      st.request_duration.observe(took > 0 ? static_cast<std::uint64_t>(took) : 0);
+      const std::int64_t end = now_ns();
+      const std::int64_t took = end - c.request_start_ns;
+      const std::uint64_t ns = took > 0 ? static_cast<std::uint64_t>(took) : 0;
+      st.request_duration.observe(ns);
+      // An admitted request's latency is admission control's signal (refusals hold no place).
+      if (c.admitted != admission_held::none) {
+        const runtime::admission_class cls = held_class(c.admitted);
+        const std::int64_t waited = end - c.arrived_ns;  // from the readiness event
+        admission.record(cls, waited > took ? static_cast<std::uint64_t>(waited) : ns);
+        admission.release(cls);
+        c.admitted = admission_held::none;
+      }
+    } else {
+      release_admission(c);
     }
     st.sent_bytes.add(c.bytes_sent);
     if (c.in_request) st.requests_ended.add();
@@ -235,6 +341,7 @@ runtime::stage_index server_context::finish_response(connection& c) {
   c.head_len = 0;
   c.request_start_ms = 0;
   c.request_start_ns = 0;
+  c.arrived_ns = 0;
   c.entry.reset();
   c.bytes_sent = 0;
   if (c.close_after || draining.load(std::memory_order_relaxed)) {
@@ -325,8 +432,13 @@ void server::start() {
     }
     pipe.assign(static_cast<runtime::stage_index>(i), *it->second);
   }
-  pipe.set_overload_handler([&ctx = s.ctx](runtime::task& t, runtime::stage_index) {
-    ctx.shed(static_cast<connection&>(t));
+  pipe.set_overload_handler([&ctx = s.ctx](runtime::task& t, runtime::stage_index refused) {
+    // No request read yet (the hop into read_parse) or a miss on its way to the disk; anything
+    // else has its request and is refused as a whole.
+    const shed_class cls = refused <= stage_read_parse ? shed_class::connection
+                           : refused == stage_disk_io  ? shed_class::miss
+                                                       : shed_class::request;
+    ctx.shed(static_cast<connection&>(t), cls, shed_reason::queue_full);
   });
   s.loop = std::make_unique<reactor>(s.ctx, s.listen_fd);
   s.ctx.loop = s.loop.get();
@@ -340,6 +452,10 @@ std::uint16_t server::port() const {
 
 runtime::pipeline& server::pipeline() {
   return impl_->ctx.pipe;
+}
+
+runtime::admission_gate& server::admission() {
+  return impl_->ctx.admission;
 }
 
 server_snapshot server::snapshot() const {
@@ -370,8 +486,8 @@ void server::set_fault_disk_latency(std::chrono::microseconds latency) {
   impl_->ctx.fault_disk_latency_us.store(latency.count(), std::memory_order_relaxed);
 }
 
-void server::set_fault_shed(bool on) {
-  impl_->ctx.fault_shed.store(on, std::memory_order_relaxed);
+void server::set_fault_shed(fault_shed_mode mode) {
+  impl_->ctx.fault_shed.store(mode, std::memory_order_relaxed);
 }
 
 std::size_t server::open_connections() const {

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "runtime/config.hpp"
+#include "runtime/admission.hpp"
 #include "runtime/pipeline.hpp"
 #include "stages/stats.hpp"
 
@@ -35,6 +36,8 @@ class server {
   bool stop(std::chrono::milliseconds drain);
 
   runtime::pipeline& pipeline();
+  /// Admission control's gate (the admission controller sets its limits; unlimited until then).
+  runtime::admission_gate& admission();
   /// What the server reports about itself (for /metrics and the controllers); safe to call from
   /// any thread while it runs. Not for the hot path: it folds every thread's counters.
   server_snapshot snapshot() const;
@@ -44,9 +47,10 @@ class server {
   /// revalidation) first waits this long, as on a slow or overloaded disk.
   void set_fault_disk_latency(std::chrono::microseconds latency);
 
-  /// Injected fault, for experiments only: every parsed GET or HEAD is answered 503 and its
-  /// connection closed, exactly as when the queue into cache_lookup is full (the shed path).
-  void set_fault_shed(bool on);
+  /// Injected fault, for experiments only: every parsed GET or HEAD is answered 503 before the
+  /// cache, on its kept connection (`keep`: the refusal admission control uses) or closing it
+  /// (`close`: what a full queue does), so that each refusal's cost can be measured.
+  void set_fault_shed(fault_shed_mode mode);
 
   /// Applies what can change while traffic flows (SIGHUP) from `next`, which must be valid:
   /// timeouts, limits, retry_after and the cache (max_bytes: shrinking evicts down to it;

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "runtime/admission.hpp"
 #include "runtime/stats.hpp"
 
 namespace weir {
@@ -37,6 +38,23 @@ inline constexpr const char* close_reason_names[] = {"client", "done",     "time
                                                      "error",  "overload", "shutdown"};
 inline constexpr std::size_t close_reason_count = std::size(close_reason_names);
 
+/// Where a request was refused (the `class` label of weir_shed_total). `request`: a request read
+/// completely, refused before the cache (the whole server's budget); `miss`: a cache miss refused
+/// at the hop into disk_io (a slow disk never sheds hits); `connection`: no request read yet (a
+/// full queue behind the event loop), so the refusal closes.
+inline constexpr const char* shed_class_names[] = {"request", "miss", "connection"};
+inline constexpr std::size_t shed_class_count = std::size(shed_class_names);
+enum class shed_class : std::uint8_t { request, miss, connection };
+
+/// Why (the `reason` label): `queue_full`, a hop's queue was full; `limit`, the class was at its
+/// admission limit; `fault`, --fault-shed.
+inline constexpr const char* shed_reason_names[] = {"queue_full", "limit", "fault"};
+inline constexpr std::size_t shed_reason_count = std::size(shed_reason_names);
+enum class shed_reason : std::uint8_t { queue_full, limit, fault };
+
+/// --fault-shed (experiments): refuse every GET and HEAD, keeping the connection or closing it.
+enum class fault_shed_mode : std::uint8_t { off, keep, close };
+
 struct cache_snapshot {
   std::uint64_t hits = 0, misses = 0, insertions = 0, evictions = 0;
   std::uint64_t bytes = 0, entries = 0, capacity_bytes = 0;
@@ -59,6 +77,12 @@ struct server_snapshot {
   std::uint64_t connections_accepted = 0;
   std::array<std::uint64_t, close_reason_count> connections_closed{};
   std::uint64_t accept_backoffs = 0;  // accept paused on EMFILE/ENFILE
+  /// 503s sent to refuse work, by class and reason (indices: shed_class, shed_reason).
+  std::array<std::array<std::uint64_t, shed_reason_count>, shed_class_count> shed{};
+  /// Of those, the ones whose connection was kept (the request was read completely).
+  std::uint64_t shed_kept_alive = 0;
+  /// Admission control: each class's limit, in flight, counts and admitted latency, the target.
+  runtime::admission_snapshot admission;
 
   cache_snapshot cache;
 

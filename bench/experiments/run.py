@@ -375,12 +375,14 @@ REFUSAL_SETTLE = 10  # s of the same load first: the cache warm, the controllers
 
 
 def run_refusal(bench):
-    """Experiment 5: weir's CPU per response for a 503 (--fault-shed: the path a full queue
-    takes) against a cached 500 B hit, keep-alive and on a new connection each (a shed closes
-    the connection, so its client comes back on a new one)."""
+    """Experiment 5: weir's CPU per response for a 503 (--fault-shed) against a cached 500 B hit,
+    each on a kept connection and on a new connection per request: a 503 that keeps the
+    connection (what admission control sends) and one that closes it (what a full queue sends:
+    its client comes back on a new connection)."""
     cases = (("hit, keep-alive", "pool", []),
              ("hit, new connection", "users", []),
-             ("503, shed", "users", ["--fault-shed"]))
+             ("503, keep-alive", "pool", ["--fault-shed", "keep"]),
+             ("503 and close", "users", ["--fault-shed", "close"]))
     result = {"rate": REFUSAL_RATE, "cases": []}
     for label, model, extra in cases:
         tag = "refusal-" + label.replace(", ", "-").replace(" ", "_")

@@ -206,7 +206,7 @@ file_has "$scratch/b.err" '\] admin API: http://127\.0\.0\.1:[0-9]+/ \(changes n
 
 get "$b/policies"
 defaults=$body
-check "token: GET /policies needs no token" "$defaults" 'assert set(j) == {"pool", "grouping"}'
+check "token: GET /policies needs no token" "$defaults" 'assert set(j) == {"pool", "grouping", "admission"}'
 api GET "$b/topology"
 expect_status "token: GET /topology needs no token" 200
 api GET "$b/healthz"
@@ -280,8 +280,8 @@ served_intact "$pub/big.bin" "$scratch/site/big.bin" || fail "GET /big.bin: not 
 # Policies: GET, PATCH merges, PUT replaces.
 get "$a/policies"
 initial=$body
-check "GET /policies: pool and grouping, as the file set them" "$initial" '
-assert list(j) == ["pool", "grouping"], "controllers: %s" % list(j)
+check "GET /policies: pool, grouping and admission, as the file set them" "$initial" '
+assert list(j) == ["pool", "grouping", "admission"], "controllers: %s" % list(j)
 assert j["pool"]["busy"] == 0.8 and j["grouping"]["enabled"] is False
 assert j["grouping"]["fuse_after"] == 20 and j["grouping"]["cooldown"] == "5s"'
 api GET "$a/policies/grouping"
@@ -334,17 +334,20 @@ PATCH|pool|[1, 2]|body: expected a JSON object
 PATCH|pool|{"busy": 1e400}|body: not JSON
 PUT|grouping|{"fuse_below": 0.95}|controllers.grouping.fuse_below: 0.95 must be below
 PUT|grouping|{"period": "1ms"}|controllers.grouping.period: 1ms is out of range
+PATCH|admission|{"min_limit": 50, "max_limit": 10}|controllers.admission.min_limit: 50 must be at most controllers.admission.max_limit
+PATCH|admission|{"percentile": 1}|controllers.admission.percentile: 1 is out of range 0.5..0.9999
+PATCH|admission|{"target": "0ms"}|controllers.admission.target: 0ms is out of range
 EOF
 api PATCH "$a/policies/pool" ''
 refused "PATCH /policies/pool with no body" 400 "body: "
 for method in GET PATCH PUT; do
-  if [[ $method == GET ]]; then api GET "$a/policies/admission"; else
-    api "$method" "$a/policies/admission" '{"enabled": true}'
+  if [[ $method == GET ]]; then api GET "$a/policies/shedding"; else
+    api "$method" "$a/policies/shedding" '{"enabled": true}'
   fi
   if [[ $method == GET ]]; then prefix="policies: no controller named"; else
     prefix="no controller named"
   fi
-  refused "$method /policies/admission (no such controller)" 404 "$prefix \"admission\""
+  refused "$method /policies/shedding (no such controller)" 404 "$prefix \"shedding\""
 done
 get "$a/policies"
 now=$body

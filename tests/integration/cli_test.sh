@@ -130,6 +130,7 @@ usage_error "bad --listen port" "--listen" --listen=127.0.0.1:65536
 usage_error "missing value" "--listen: missing value" --listen
 usage_error "missing value before a flag" "--root: missing value" --root --test-config
 usage_error "bad --log-level" '--log-level: "loud" is not one of' --log-level loud
+usage_error "bad --fault-shed" '--fault-shed: "yes" is not one of keep, close' --fault-shed yes
 usage_error "bad --metrics-listen" '--metrics-listen: "9464" is not ADDR:PORT' --metrics-listen 9464
 usage_error "--metrics-listen with --no-metrics" "choose one" --metrics-listen 127.0.0.1:1 \
   --no-metrics

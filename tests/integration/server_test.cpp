@@ -1015,6 +1015,11 @@ TEST_F(ServerTest, AFullQueueIsAnswered503WithRetryAfter) {
   EXPECT_EQ(snap.responses[static_cast<std::size_t>(method_label::get)][status_index(503)],
             static_cast<std::uint64_t>(requests - 2));
   EXPECT_EQ(closed_for(snap, "overload"), static_cast<std::uint64_t>(requests - 2));
+  // Refused at the hop into cache_lookup: a request read completely, its queue full.
+  EXPECT_EQ(snap.shed[static_cast<std::size_t>(shed_class::request)]
+                     [static_cast<std::size_t>(shed_reason::queue_full)],
+            static_cast<std::uint64_t>(requests - 2));
+  EXPECT_EQ(snap.shed_kept_alive, 0u);
   EXPECT_TRUE(serves_new_connection());
 }
 
@@ -1409,22 +1414,90 @@ TEST_F(ServerTest, CacheBoundPolicyAndRevalidateChangeLive) {
       << "still serving: " << last;
 }
 
-// --fault-shed: every parsed GET takes the shed path (503, Retry-After, close) and is counted as
-// a 503; switched off, the next connection is served again.
-TEST_F(ServerTest, FaultShedAnswersEveryRequest503AndCloses) {
+std::uint64_t shed_count(const server_snapshot& s, shed_class k, shed_reason r) {
+  return s.shed[static_cast<std::size_t>(k)][static_cast<std::size_t>(r)];
+}
+
+// --fault-shed close: every parsed GET takes the path a full queue takes (503, Retry-After,
+// close) and is counted as a 503 and a shed; switched off, the next connection is served again.
+TEST_F(ServerTest, FaultShedCloseAnswersEveryRequest503AndCloses) {
   start();
-  server_->set_fault_shed(true);
+  server_->set_fault_shed(fault_shed_mode::close);
   for (int i = 0; i < 3; ++i) {
     http_client c(port_);
     const response r = c.request(get("/a.html"));
     EXPECT_EQ(r.status, 503);
     EXPECT_EQ(r.header("Retry-After"), std::to_string(base_config().retry_after_seconds));
     EXPECT_EQ(r.header("Connection"), "close");
+    EXPECT_EQ(r.header("Content-Length"), "0");
     EXPECT_TRUE(c.wait_for_close(std::chrono::seconds(10)));
   }
-  server_->set_fault_shed(false);
+  const server_snapshot snap = server_->snapshot();
+  EXPECT_EQ(shed_count(snap, shed_class::request, shed_reason::fault), 3u);
+  EXPECT_EQ(snap.shed_kept_alive, 0u);
+  EXPECT_EQ(closed_for(snap, "overload"), 3u);
+  server_->set_fault_shed(fault_shed_mode::off);
   http_client c(port_);
   EXPECT_EQ(c.request(get("/a.html")).status, 200);
+}
+
+// --fault-shed keep: the refusal admission control sends. 503 + Retry-After on the connection the
+// request came on, which stays open: more requests on it, pipelined ones answered in order, an
+// HTTP/1.0 keep-alive client told so, a HEAD without a body; then served again on the same one.
+TEST_F(ServerTest, FaultShedKeepRefusesWith503AndKeepsTheConnection) {
+  start();
+  server_->set_fault_shed(fault_shed_mode::keep);
+  http_client c(port_);
+  for (int i = 0; i < 3; ++i) {
+    const response r = c.request(get("/a.html"));
+    EXPECT_EQ(r.status, 503);
+    EXPECT_EQ(r.header("Retry-After"), std::to_string(base_config().retry_after_seconds));
+    EXPECT_EQ(r.header("Content-Length"), "0");
+    EXPECT_FALSE(r.connection_has("close"));
+    EXPECT_TRUE(r.body.empty());
+  }
+  // Pipelined, a body to drop in between: three answers, in order, on the same connection.
+  c.send(get("/a.html") + "GET /b.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc" +
+         "HEAD /a.html HTTP/1.1\r\nHost: t\r\n\r\n");
+  const std::vector<response> rs = c.read_responses({false, false, true});
+  ASSERT_EQ(rs.size(), 3u);
+  for (const response& r : rs) EXPECT_EQ(r.status, 503);
+  // HTTP/1.0 asking to keep alive is told it is kept.
+  const response old = c.request("GET /a.html HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  EXPECT_EQ(old.status, 503);
+  EXPECT_TRUE(old.connection_has("keep-alive"));
+  EXPECT_TRUE(c.is_open());
+
+  server_->set_fault_shed(fault_shed_mode::off);
+  const response served = c.request(get("/a.html"));  // the same connection
+  EXPECT_EQ(served.status, 200);
+  EXPECT_EQ(served.body, a_html);
+
+  const server_snapshot snap = server_->snapshot();
+  EXPECT_EQ(shed_count(snap, shed_class::request, shed_reason::fault), 7u);
+  EXPECT_EQ(snap.shed_kept_alive, 7u);
+  EXPECT_EQ(snap.responses[static_cast<std::size_t>(method_label::get)][status_index(503)], 6u);
+  EXPECT_EQ(snap.responses[static_cast<std::size_t>(method_label::head)][status_index(503)], 1u);
+  EXPECT_EQ(closed_for(snap, "overload"), 0u);
+  EXPECT_EQ(server_->open_connections(), 1u);
+}
+
+// A refused request on a connection that ends anyway (HTTP/1.0 without keep-alive, or
+// Connection: close) is answered 503 and closed, even in keep mode.
+TEST_F(ServerTest, FaultShedKeepClosesWhenTheClientDoesNotKeepAlive) {
+  start();
+  server_->set_fault_shed(fault_shed_mode::keep);
+  for (const std::string& raw : {std::string("GET /a.html HTTP/1.0\r\n\r\n"),
+                                get("/a.html", "Connection: close\r\n")}) {
+    http_client c(port_);
+    const response r = c.request(raw);
+    EXPECT_EQ(r.status, 503);
+    EXPECT_TRUE(r.connection_has("close"));
+    EXPECT_TRUE(c.wait_for_close(std::chrono::seconds(10)));
+  }
+  const server_snapshot snap = server_->snapshot();
+  EXPECT_EQ(shed_count(snap, shed_class::request, shed_reason::fault), 2u);
+  EXPECT_EQ(snap.shed_kept_alive, 0u);
 }
 
 }  // namespace

@@ -65,6 +65,18 @@ server_snapshot sample_snapshot() {
   s.connections_accepted = 19;
   s.connections_closed = {21, 22, 23, 24, 25, 26};
   s.accept_backoffs = 27;
+  s.shed[static_cast<std::size_t>(shed_class::miss)][static_cast<std::size_t>(shed_reason::queue_full)] =
+      41;
+  s.shed[static_cast<std::size_t>(shed_class::request)][static_cast<std::size_t>(shed_reason::fault)] =
+      42;
+  s.shed_kept_alive = 43;
+  s.admission.target_ns = 100'000'000;
+  s.admission.classes[0].limit = 250;
+  s.admission.classes[0].in_flight = 44;
+  s.admission.classes[0].admitted = 45;
+  s.admission.classes[0].over_target = 46;
+  s.admission.classes[0].latency.counts[6] = 3;  // <= 1 ms
+  s.admission.classes[1].limit = runtime::admission_gate::unlimited;
   s.cache = {.hits = 31,
              .misses = 32,
              .insertions = 33,
@@ -197,6 +209,20 @@ TEST_F(CollectorTest, ServerConnectionCacheAndBuildSeries) {
   expect_line("weir_connections_closed_total{reason=\"shutdown\"} 26");
   EXPECT_EQ(lines_starting_with(text, "weir_connections_closed_total{").size(), close_reason_count);
   expect_line("weir_accept_backoffs_total 27");
+  expect_line("weir_shed_total{class=\"miss\",reason=\"queue_full\"} 41");
+  expect_line("weir_shed_total{class=\"request\",reason=\"fault\"} 42");
+  expect_line("weir_shed_total{class=\"connection\",reason=\"queue_full\"} 0");
+  EXPECT_EQ(lines_starting_with(text, "weir_shed_total{").size(),
+            shed_class_count * shed_reason_count);
+  expect_line("weir_shed_kept_alive_total 43");
+  expect_line("weir_admission_limit{class=\"request\"} 250");
+  expect_line("weir_admission_limit{class=\"miss\"} +Inf");
+  expect_line("weir_admission_in_flight{class=\"request\"} 44");
+  expect_line("weir_admission_admitted_total{class=\"request\"} 45");
+  expect_line("weir_admission_over_target_total{class=\"request\"} 46");
+  expect_line("weir_admitted_request_duration_seconds_bucket{class=\"request\",le=\"0.001\"} 3");
+  expect_line("weir_admitted_request_duration_seconds_count{class=\"miss\"} 0");
+  expect_line("weir_admission_target_seconds 0.1");
   expect_line("weir_cache_hits_total 31");
   expect_line("weir_cache_misses_total 32");
   expect_line("weir_cache_insertions_total 33");
@@ -237,6 +263,14 @@ TEST_F(CollectorTest, EveryFamilyIsNamedTypedAndDocumented) {
       {"weir_connections_accepted_total", MetricType::Counter},
       {"weir_connections_closed_total", MetricType::Counter},
       {"weir_accept_backoffs_total", MetricType::Counter},
+      {"weir_shed_total", MetricType::Counter},
+      {"weir_shed_kept_alive_total", MetricType::Counter},
+      {"weir_admission_limit", MetricType::Gauge},
+      {"weir_admission_in_flight", MetricType::Gauge},
+      {"weir_admission_admitted_total", MetricType::Counter},
+      {"weir_admission_over_target_total", MetricType::Counter},
+      {"weir_admitted_request_duration_seconds", MetricType::Histogram},
+      {"weir_admission_target_seconds", MetricType::Gauge},
       {"weir_cache_hits_total", MetricType::Counter},
       {"weir_cache_misses_total", MetricType::Counter},
       {"weir_cache_insertions_total", MetricType::Counter},
@@ -283,9 +317,10 @@ TEST(Collector, EverySeriesExistsAtZero) {
   std::size_t series = 0;
   for (const auto& f : families) series += f.metric.size();
   // 8 per-stage families of one series and rejected (3 reasons), 2 per group, 64 requests,
-  // 6 close reasons and 15 families of one series. (Controller actions come from the control
-  // loop, which lists every known action at 0; none here.)
-  EXPECT_EQ(series, 8 + 3 + 2 + 64 + 6 + 15);
+  // 6 close reasons, 9 sheds (3 classes x 3 reasons), 5 admission families of 2 classes and
+  // 17 families of one series. (Controller actions come from the control loop, which lists
+  // every known action at 0; none here.)
+  EXPECT_EQ(series, 8 + 3 + 2 + 64 + 6 + 9 + 5 * 2 + 17);
   const std::string text = expose(families);
   EXPECT_TRUE(has_line(text, "weir_stage_rejected_total{reason=\"timeout\",stage=\"send\"} 0"));
   EXPECT_TRUE(

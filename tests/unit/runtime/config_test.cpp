@@ -212,6 +212,17 @@ TEST_F(config_file_test, deploy_example_equals_the_defaults) {
                     .split_after = 7,
                     .cooldown = 7ms,
                     .fuse_blocking = true};
+  other.admission = {.enabled = false,
+                     .dry_run = true,
+                     .period = 7ms,
+                     .target = 7ms,
+                     .percentile = 0.7,
+                     .min_limit = 7,
+                     .max_limit = 7,
+                     .decrease_min = 0.07,
+                     .decrease_max = 0.07,
+                     .increase = 7,
+                     .min_samples = 7};
   EXPECT_EQ(load_config_file(example.string(), other), config{});
 }
 
@@ -779,7 +790,7 @@ TEST_F(config_file_test, controller_cross_field_rules) {
 
 TEST_F(config_file_test, controller_and_admin_keys_are_checked) {
   EXPECT_CONFIG_ERROR_IS("controllers: {pol: {}}",
-                         "controllers.pol: unknown key (expected one of pool, grouping)");
+                         "controllers.pol: unknown key (expected one of pool, grouping, admission)");
   EXPECT_CONFIG_ERROR_IS(
       "controllers: {pool: {grow: 1}}",
       "controllers.pool.grow: unknown key (expected one of enabled, dry_run, period, grow_wait, "
@@ -894,6 +905,17 @@ config unusual_controllers() {
                 .split_after = 1000,
                 .cooldown = 1h,
                 .fuse_blocking = true};
+  c.admission = {.enabled = false,
+                 .dry_run = true,
+                 .period = 250ms,
+                 .target = 35ms,
+                 .percentile = 0.1 + 0.8,  // 0.9000000000000001
+                 .min_limit = 2,
+                 .max_limit = 123,
+                 .decrease_min = 0.25,
+                 .decrease_max = 2.0 / 3,
+                 .increase = 1.125,
+                 .min_samples = 77};
   return c;
 }
 
@@ -929,12 +951,14 @@ TEST(controller_settings, json_round_trips_through_put) {
   const config c = unusual_controllers();
   for (const char* name : controller_names) {
     const std::string json = controller_settings_json(c, name);
-    // Over the defaults: the other controller's settings come from c, this one's from the JSON.
-    config base;
+    // Over the defaults: the other controllers' settings come from c, this one's from the JSON.
+    config base = c;
     if (std::string_view(name) == "pool") {
-      base.grouping = c.grouping;
+      base.pool = {};
+    } else if (std::string_view(name) == "grouping") {
+      base.grouping = {};
     } else {
-      base.pool = c.pool;
+      base.admission = {};
     }
     EXPECT_EQ(apply_controller_settings(base, name, json, true), c) << json;
     // And over c itself, as a PATCH and as a PUT: nothing changes.
@@ -1052,12 +1076,12 @@ TEST(controller_settings, bodies_that_are_not_a_mapping) {
 TEST(controller_settings, unknown_controllers) {
   const config base;
   EXPECT_EQ(apply_error(base, "fuse", "{}", false),
-            "config: controllers: \"fuse\" is not one of pool, grouping");
+            "config: controllers: \"fuse\" is not one of pool, grouping, admission");
   EXPECT_EQ(apply_error(base, "", "{}", true),
-            "config: controllers: \"\" is not one of pool, grouping");
+            "config: controllers: \"\" is not one of pool, grouping, admission");
   // A name from a URL path is echoed on one line.
   EXPECT_EQ(apply_error(base, "po\nol", "{}", true),
-            "config: controllers: \"po\\x0aol\" is not one of pool, grouping");
+            "config: controllers: \"po\\x0aol\" is not one of pool, grouping, admission");
   EXPECT_THROW(controller_settings_json(base, "Pool"), config_error);
 }
 

@@ -1,0 +1,98 @@
+#include "controllers/admission_policy.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+namespace weir::controllers {
+namespace {
+
+// One slow request is never a trend: a cut needs at least this many over the target.
+constexpr std::uint64_t min_over_target = 2;
+
+std::string describe(const admission_class_sample& c, double percentile) {
+  return fmt::format("p{:g} {:.1f} ms, {} of {} admitted over target, {} refused, in flight at "
+                     "most {}",
+                     percentile * 100, static_cast<double>(c.percentile_ns) / 1e6, c.over_target,
+                     c.completed, c.refused, c.peak_in_flight);
+}
+
+}  // namespace
+
+admission_sample admission_window(const runtime::admission_snapshot& now,
+                                  const runtime::admission_snapshot& before, std::int64_t now_ms,
+                                  std::int64_t window_ms, double percentile) {
+  admission_sample s;
+  s.now_ms = now_ms;
+  s.window_ms = window_ms;
+  const auto diff = [](std::uint64_t a, std::uint64_t b) { return a >= b ? a - b : 0; };
+  for (std::size_t i = 0; i < runtime::admission_classes; ++i) {
+    const runtime::admission_class_snapshot& a = now.classes[i];
+    const runtime::admission_class_snapshot& b = before.classes[i];
+    admission_class_sample& c = s.classes[i];
+    c.completed = diff(a.completed, b.completed);
+    c.over_target = diff(a.over_target, b.over_target);
+    c.refused = diff(a.refused, b.refused);
+    c.percentile_ns = a.latency.since(b.latency).quantile_ns(percentile);
+    c.limit = a.limit;
+    c.peak_in_flight = a.peak_in_flight;
+  }
+  return s;
+}
+
+std::vector<admission_decision> decide_admission(const admission_sample& s,
+                                                 admission_state& state,
+                                                 const admission_settings& cfg) {
+  std::vector<admission_decision> out;
+  for (std::size_t i = 0; i < runtime::admission_classes; ++i) {
+    const auto cls = static_cast<runtime::admission_class>(i);
+    const admission_class_sample& c = s.classes[i];
+    if (!cfg.enabled) {
+      state.settle_until_ms[i] = -1;
+      if (c.limit != runtime::admission_gate::unlimited)
+        out.push_back({cls, c.limit, runtime::admission_gate::unlimited, "admission control off"});
+      continue;
+    }
+    const std::size_t limit = std::clamp(c.limit, cfg.min_limit, cfg.max_limit);
+    std::size_t to = limit;
+    std::string why;
+    const double allowed = (1.0 - cfg.percentile) * static_cast<double>(c.completed);
+    const bool settling = state.settle_until_ms[i] >= 0 && s.now_ms < state.settle_until_ms[i];
+    if (!settling) state.settle_until_ms[i] = -1;
+    const bool over = c.completed >= cfg.min_samples && c.over_target >= min_over_target &&
+                      static_cast<double>(c.over_target) > allowed;
+    // The limit holds the load back: it refused, or what was in flight came near it.
+    const bool binding = c.refused > 0 || c.peak_in_flight * 10 >= limit * 9;
+    const bool under = (c.completed >= cfg.min_samples || c.refused > 0) &&
+                       static_cast<double>(c.over_target) <= allowed / 2;
+    if (over && !settling) {
+      // Little's law: at the same throughput, in flight scales with latency. Cut what was in
+      // flight by how far over the target its percentile was, within the clamp.
+      const double target_ns = static_cast<double>(cfg.target.count()) * 1e6;
+      const double ratio =
+          c.percentile_ns > 0 ? target_ns / static_cast<double>(c.percentile_ns) : 0.0;
+      const double factor = std::clamp(ratio, cfg.decrease_min, cfg.decrease_max);
+      const std::size_t base = std::clamp<std::size_t>(c.peak_in_flight, 1, limit);
+      to = std::max(cfg.min_limit,
+                    static_cast<std::size_t>(std::floor(static_cast<double>(base) * factor)));
+      why = fmt::format("over the {} ms target: ", cfg.target.count()) +
+            describe(c, cfg.percentile);
+      if (to < limit) state.settle_until_ms[i] = s.now_ms + cfg.target.count();
+    } else if (under && binding && !settling) {
+      to = std::min(cfg.max_limit,
+                    std::max(limit + 1, static_cast<std::size_t>(std::ceil(
+                                            static_cast<double>(limit) * cfg.increase))));
+      why = fmt::format("under the {} ms target and held back by the limit: ",
+                        cfg.target.count()) +
+            describe(c, cfg.percentile);
+    } else if (limit != c.limit) {
+      why = fmt::format("into the bounds [{}, {}]", cfg.min_limit, cfg.max_limit);
+    }
+    if (to == c.limit) continue;
+    out.push_back({cls, c.limit, to, std::move(why)});
+  }
+  return out;
+}
+
+}  // namespace weir::controllers

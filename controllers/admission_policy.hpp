@@ -1,0 +1,64 @@
+#pragma once
+// The admission controller's policy: a pure function of a sample, its own state and its
+// settings. Each class (request: before the cache; miss: at the hop into disk_io) has a
+// concurrency limit. A window whose admitted requests miss the latency target at the chosen
+// percentile cuts the limit at once, multiplicatively, from what was actually in flight; a window
+// well under target recovers it multiplicatively, but only while the limit is what holds the load
+// back (refusals, or in flight near the limit): a limit that binds nothing never creeps up.
+// Rejected requests never enter the latency sample (the gate records admitted ones only), and
+// the policy never lowers a limit to probe (Envoy's minRTT probes shed on purpose).
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "controllers/settings.hpp"
+#include "runtime/admission.hpp"
+
+namespace weir::controllers {
+
+/// One class over one window (differences of two gate snapshots, plus its instant values).
+struct admission_class_sample {
+  std::uint64_t completed = 0;    // admitted requests answered in the window
+  std::uint64_t over_target = 0;  // of them, slower than the target
+  std::uint64_t refused = 0;      // turned away by the limit in the window
+  std::uint64_t percentile_ns = 0;  // the settings' percentile of their latency (bucketed)
+  std::size_t limit = 0;          // in force during the window
+  std::size_t peak_in_flight = 0; // the most at once in the window
+};
+
+struct admission_sample {
+  std::int64_t now_ms = 0;
+  std::int64_t window_ms = 0;
+  std::array<admission_class_sample, runtime::admission_classes> classes{};
+};
+
+struct admission_decision {
+  runtime::admission_class cls = runtime::admission_class::request;
+  std::size_t from = 0, to = 0;
+  std::string why;
+};
+
+/// What the policy remembers between windows.
+struct admission_state {
+  /// After a cut, no other cut until this (ms): the requests admitted before it are still
+  /// finishing, and their latency says nothing about the new limit. -1: none pending.
+  std::array<std::int64_t, runtime::admission_classes> settle_until_ms{-1, -1};
+};
+
+/// The window between two snapshots of the gate (`before` taken `window_ms` earlier), with the
+/// settings' percentile of the admitted latency.
+admission_sample admission_window(const runtime::admission_snapshot& now,
+                                  const runtime::admission_snapshot& before, std::int64_t now_ms,
+                                  std::int64_t window_ms, double percentile);
+
+/// The limits to set this window: one decision per class whose limit changes. Disabled, each
+/// class goes back to `unlimited` (one decision each, if it was limited).
+std::vector<admission_decision> decide_admission(const admission_sample& s,
+                                                 admission_state& state,
+                                                 const admission_settings& settings);
+
+}  // namespace weir::controllers

@@ -1,0 +1,127 @@
+#pragma once
+// Admission control's meeting point: the request path admits, releases and records through an
+// `admission_gate`; the admission controller samples it and sets its limits. Knows nothing of
+// HTTP or of the policy (controllers/admission_policy.hpp).
+//
+// Two classes, so that a slow disk never sheds cache hits: `request`, every request read
+// completely, admitted before the cache (the CPU path: its latency is that of the requests that
+// never waited for the disk); `miss`, a cache miss admitted at the hop into disk_io. A request
+// that becomes a miss moves from the first to the second (`transfer`), so misses waiting on the
+// disk do not take the hits' budget.
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "runtime/stats.hpp"
+
+namespace weir::runtime {
+
+enum class admission_class : std::uint8_t { request, miss };
+inline constexpr std::size_t admission_classes = 2;
+inline constexpr const char* admission_class_names[] = {"request", "miss"};
+
+/// One class over what the gate counted, folded from every thread (monotonic counters, plus
+/// the instant values): a sensor takes differences between two of these.
+struct admission_class_snapshot {
+  std::uint64_t admitted = 0;     // let in
+  std::uint64_t refused = 0;      // turned away by the limit
+  std::uint64_t completed = 0;    // admitted and answered (their latency recorded)
+  std::uint64_t over_target = 0;  // of those, slower than the target in force when they ended
+  histogram_snapshot latency;     // of the completed ones
+  std::size_t limit = 0;          // in force now
+  std::size_t in_flight = 0;      // now
+  std::size_t peak_in_flight = 0; // the most at once since the previous `take_peaks`
+};
+
+struct admission_snapshot {
+  std::array<admission_class_snapshot, admission_classes> classes{};
+  std::uint64_t target_ns = 0;
+};
+
+/// The gate. `try_admit` and `release` are one atomic add each on the class's own cache line;
+/// `record` writes the calling thread's counters only. A limit of `unlimited` admits everything
+/// (the controller off), still counting.
+class admission_gate {
+ public:
+  static constexpr std::size_t unlimited = SIZE_MAX;
+
+  admission_gate();
+  admission_gate(const admission_gate&) = delete;
+  admission_gate& operator=(const admission_gate&) = delete;
+
+  /// True when the class has room: the caller now holds one of its places and must `release`
+  /// (or `transfer`) it exactly once. False: refused and counted; nothing held.
+  bool try_admit(admission_class c) {
+    slot& s = slots_[index(c)];
+    const std::size_t now = s.in_flight.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (now > s.limit.load(std::memory_order_relaxed)) {
+      s.in_flight.fetch_sub(1, std::memory_order_relaxed);
+      counters_.local().c[index(c)].refused.add();
+      return false;
+    }
+    // An approximate maximum (two threads may both store): it only sizes the next step.
+    if (now > s.peak.load(std::memory_order_relaxed)) s.peak.store(now, std::memory_order_relaxed);
+    counters_.local().c[index(c)].admitted.add();
+    return true;
+  }
+  void release(admission_class c) {
+    slots_[index(c)].in_flight.fetch_sub(1, std::memory_order_relaxed);
+  }
+  /// Moves a held place from `from` to `to` when `to` has room; false (still holding `from`)
+  /// when it does not.
+  bool transfer(admission_class from, admission_class to) {
+    if (!try_admit(to)) return false;
+    release(from);
+    return true;
+  }
+  /// An admitted request of class `c` was answered after `ns`.
+  void record(admission_class c, std::uint64_t ns) {
+    per_class& k = counters_.local().c[index(c)];
+    k.completed.add();
+    if (ns > target_ns_.load(std::memory_order_relaxed)) k.over_target.add();
+    k.latency.observe(ns);
+  }
+
+  void set_limit(admission_class c, std::size_t limit) {
+    slots_[index(c)].limit.store(limit, std::memory_order_relaxed);
+  }
+  std::size_t limit(admission_class c) const {
+    return slots_[index(c)].limit.load(std::memory_order_relaxed);
+  }
+  void set_target_ns(std::uint64_t ns) { target_ns_.store(ns, std::memory_order_relaxed); }
+  std::uint64_t target_ns() const { return target_ns_.load(std::memory_order_relaxed); }
+  std::size_t in_flight(admission_class c) const {
+    return slots_[index(c)].in_flight.load(std::memory_order_relaxed);
+  }
+
+  /// Folds every thread's counters (takes a mutex; not for the request path).
+  admission_snapshot snapshot() const { return fold(false); }
+  /// The same, for the controller's window: each class's peak then restarts from what is in
+  /// flight now.
+  admission_snapshot take_window() { return fold(true); }
+
+ private:
+  static constexpr std::size_t index(admission_class c) { return static_cast<std::size_t>(c); }
+  admission_snapshot fold(bool restart_peaks) const;
+
+  struct alignas(64) slot {
+    std::atomic<std::size_t> in_flight{0};
+    std::atomic<std::size_t> limit{unlimited};
+    std::atomic<std::size_t> peak{0};
+  };
+  struct per_class {
+    local_counter admitted, refused, completed, over_target;
+    local_histogram latency;
+  };
+  struct block {
+    std::array<per_class, admission_classes> c{};
+  };
+
+  mutable std::array<slot, admission_classes> slots_{};  // peaks restart in take_window
+  alignas(64) std::atomic<std::uint64_t> target_ns_{100'000'000};
+  mutable per_thread<block> counters_;  // local() on the request path; folded when asked
+};
+
+}  // namespace weir::runtime

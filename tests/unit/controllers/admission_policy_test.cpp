@@ -1,0 +1,253 @@
+// The admission policy driven by synthetic windows and a fake clock: no threads, no sleeps.
+
+#include "controllers/admission_policy.hpp"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace weir::controllers {
+namespace {
+
+using namespace std::chrono_literals;
+using runtime::admission_class;
+
+constexpr std::int64_t period_ms = 100;
+constexpr std::size_t unlimited = runtime::admission_gate::unlimited;
+constexpr auto req = static_cast<std::size_t>(admission_class::request);
+constexpr auto miss = static_cast<std::size_t>(admission_class::miss);
+
+/// One class over a window: `completed` answered, `over` of them past the target, the
+/// percentile at `p_ms`, `refused` turned away, at most `peak` in flight under `limit`.
+admission_class_sample window(std::size_t limit, std::uint64_t completed, std::uint64_t over,
+                              double p_ms, std::uint64_t refused, std::size_t peak) {
+  admission_class_sample c;
+  c.limit = limit;
+  c.completed = completed;
+  c.over_target = over;
+  c.percentile_ns = static_cast<std::uint64_t>(p_ms * 1e6);
+  c.refused = refused;
+  c.peak_in_flight = peak;
+  return c;
+}
+
+/// Runs the policy window after window, applying each decision to the limits of the next (as
+/// the actuator would).
+class admission_run {
+ public:
+  explicit admission_run(admission_settings settings = {}) : settings_(settings) {
+    limits_.fill(settings.max_limit);
+  }
+
+  /// One window: `make(limit)` gives the class's sample for the limit in force.
+  template <class Request, class Miss>
+  std::vector<admission_decision> step(Request request, Miss miss_of) {
+    admission_sample s;
+    now_ms_ += period_ms;
+    s.now_ms = now_ms_;
+    s.window_ms = period_ms;
+    s.classes[req] = request(limits_[req]);
+    s.classes[miss] = miss_of(limits_[miss]);
+    auto out = decide_admission(s, state_, settings_);
+    for (const auto& d : out) limits_[static_cast<std::size_t>(d.cls)] = d.to;
+    return out;
+  }
+  template <class Request>
+  std::vector<admission_decision> step(Request request) {
+    return step(request, [](std::size_t limit) { return window(limit, 0, 0, 0, 0, 0); });
+  }
+
+  std::size_t limit(std::size_t cls) const { return limits_[cls]; }
+  void set_limit(std::size_t cls, std::size_t l) { limits_[cls] = l; }
+  std::int64_t now() const { return now_ms_; }
+
+ private:
+  admission_settings settings_;
+  admission_state state_;
+  std::array<std::size_t, runtime::admission_classes> limits_{};
+  std::int64_t now_ms_ = 0;
+};
+
+TEST(AdmissionPolicy, OverTargetCutsWhatWasInFlightByHowFarOver) {
+  admission_run run;
+  // p99 at 200 ms against 100: half of the 400 in flight.
+  auto d = run.step([](std::size_t l) { return window(l, 1000, 50, 200, 0, 400); });
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].cls, admission_class::request);
+  EXPECT_EQ(d[0].from, 10000u);
+  EXPECT_EQ(d[0].to, 200u);
+  EXPECT_NE(d[0].why.find("over the 100 ms target"), std::string::npos) << d[0].why;
+}
+
+TEST(AdmissionPolicy, TheCutIsClamped) {
+  admission_run run;
+  // Slightly over (105 ms): at most 0.9 of what was in flight, never nearly all of it.
+  auto d = run.step([](std::size_t l) { return window(l, 1000, 20, 105, 0, 100); });
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].to, 90u);
+  // Far over (5 s): at most halved in one window.
+  admission_run far;
+  d = far.step([](std::size_t l) { return window(l, 1000, 900, 5000, 0, 100); });
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].to, 50u);
+}
+
+TEST(AdmissionPolicy, NoSecondCutUntilTheRequestsAdmittedBeforeTheFirstHaveFinished) {
+  admission_run run;
+  auto over = [](std::size_t l) { return window(l, 1000, 50, 200, 0, l); };
+  run.set_limit(req, 400);
+  ASSERT_EQ(run.step(over).size(), 1u);  // t=100: 400 -> 200, settles until t=200
+  EXPECT_EQ(run.limit(req), 200u);
+  admission_settings slow;
+  slow.target = 250ms;  // settles for a whole 250 ms
+  admission_run longer(slow);
+  longer.set_limit(req, 400);
+  auto over_250 = [](std::size_t l) { return window(l, 1000, 50, 500, 0, l); };
+  ASSERT_EQ(longer.step(over_250).size(), 1u);  // t=100: cut, settles until t=350
+  EXPECT_TRUE(longer.step(over_250).empty());   // t=200
+  EXPECT_TRUE(longer.step(over_250).empty());   // t=300
+  EXPECT_EQ(longer.step(over_250).size(), 1u);  // t=400: over still, cut again
+  EXPECT_EQ(longer.limit(req), 100u);
+}
+
+TEST(AdmissionPolicy, RecoversMultiplicativelyWhileTheLimitHoldsTheLoadBack) {
+  admission_run run;
+  run.set_limit(req, 100);
+  // Under target, refusing: x1.5 per window, to the bound.
+  auto refusing = [](std::size_t l) { return window(l, 1000, 0, 20, 300, l); };
+  run.step(refusing);
+  EXPECT_EQ(run.limit(req), 150u);
+  run.step(refusing);
+  EXPECT_EQ(run.limit(req), 225u);
+  for (int i = 0; i < 20; ++i) run.step(refusing);
+  EXPECT_EQ(run.limit(req), 10000u);  // max_limit
+  EXPECT_TRUE(run.step(refusing).empty());
+}
+
+TEST(AdmissionPolicy, ALimitThatBindsNothingNeverCreepsUp) {
+  admission_run run;
+  run.set_limit(req, 100);
+  for (int i = 0; i < 50; ++i) {
+    // Under target, nothing refused, at most 60 of 100 in flight.
+    EXPECT_TRUE(run.step([](std::size_t l) { return window(l, 1000, 0, 20, 0, 60); }).empty());
+  }
+  EXPECT_EQ(run.limit(req), 100u);
+  // In flight near the limit (90 %) counts as held back.
+  run.step([](std::size_t l) { return window(l, 1000, 0, 20, 0, 90); });
+  EXPECT_EQ(run.limit(req), 150u);
+}
+
+TEST(AdmissionPolicy, HoldsOnNoiseUnderTheTarget) {
+  // Latency that wanders under the target, with at most the allowed share over it (p99: 1 %),
+  // never cuts; nor does a lone slow request or a window with too few samples.
+  admission_run run;
+  run.set_limit(req, 500);
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<std::uint64_t> over(0, 10);  // of 1000: at most 1 %
+  std::uniform_real_distribution<double> p99(40, 99);
+  for (int i = 0; i < 200; ++i) {
+    const std::uint64_t o = over(rng);
+    const double p = p99(rng);
+    for (const auto& d : run.step([&](std::size_t l) { return window(l, 1000, o, p, 0, 200); }))
+      ADD_FAILURE() << "window " << i << ": " << d.from << " -> " << d.to << ": " << d.why;
+  }
+  EXPECT_EQ(run.limit(req), 500u);
+  // One request over in a small window: not a trend.
+  EXPECT_TRUE(run.step([](std::size_t l) { return window(l, 30, 1, 150, 0, 200); }).empty());
+  // Too few samples to say anything, even all over the target.
+  EXPECT_TRUE(run.step([](std::size_t l) { return window(l, 10, 10, 900, 0, 200); }).empty());
+}
+
+TEST(AdmissionPolicy, RefusedRequestsAreNotLatencySamples) {
+  // A window where nearly everything was refused and the few admitted were fast is not "fast
+  // enough to raise a lot" nor "over": refusals are not in the sample, so only their count
+  // (the limit binds) matters, and the few admitted say the target is met.
+  admission_run run;
+  run.set_limit(req, 10);
+  auto d = run.step([](std::size_t l) { return window(l, 5, 0, 3, 5000, l); });
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].to, 15u);  // one step, x1.5: not a jump to what was refused
+}
+
+TEST(AdmissionPolicy, ClassesAreSeparate) {
+  // A slow disk: misses over the target, hits fast. Only the miss limit falls.
+  admission_run run;
+  auto hits = [](std::size_t l) { return window(l, 2000, 0, 5, 0, 30); };
+  auto slow_misses = [](std::size_t l) { return window(l, 100, 60, 2000, 0, 64); };
+  auto d = run.step(hits, slow_misses);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].cls, admission_class::miss);
+  EXPECT_EQ(d[0].to, 32u);
+  EXPECT_EQ(run.limit(req), 10000u);
+}
+
+TEST(AdmissionPolicy, NeverBelowMinLimit) {
+  admission_settings cfg;
+  cfg.min_limit = 8;
+  admission_run run(cfg);
+  run.set_limit(req, 10);
+  for (int i = 0; i < 10; ++i)
+    run.step([](std::size_t l) { return window(l, 1000, 900, 5000, 0, l); });
+  EXPECT_EQ(run.limit(req), 8u);
+}
+
+TEST(AdmissionPolicy, OffLiftsEveryLimitAndOnStartsFromTheBound) {
+  admission_settings off;
+  off.enabled = false;
+  admission_run run(off);
+  run.set_limit(req, 50);
+  run.set_limit(miss, unlimited);
+  auto d = run.step([](std::size_t l) { return window(l, 1000, 900, 5000, 0, l); });
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].to, unlimited);
+  EXPECT_NE(d[0].why.find("off"), std::string::npos);
+  EXPECT_TRUE(run.step([](std::size_t l) { return window(l, 1000, 900, 5000, 0, l); }).empty());
+
+  // On again with the gate unlimited: the limit comes into its bounds, then the policy works.
+  admission_settings on;
+  on.max_limit = 2000;
+  admission_run again(on);
+  again.set_limit(req, unlimited);
+  again.set_limit(miss, unlimited);
+  d = again.step([](std::size_t l) { return window(l, 1000, 0, 5, 0, 10); });
+  ASSERT_EQ(d.size(), 2u);
+  for (const auto& x : d) {
+    EXPECT_EQ(x.to, 2000u);
+    EXPECT_NE(x.why.find("bounds"), std::string::npos) << x.why;
+  }
+}
+
+TEST(AdmissionPolicy, AStepAndBackCutsThenRecoversWithinAFewWindows) {
+  // A synthetic server: capacity 1000 req/s at 10 ms service, so in flight > 10 queues; latency
+  // = in flight / throughput. 3x the capacity arrives; the limit must come down to a level
+  // that meets the target, and once the load is gone it must recover to the bound fast.
+  admission_run run;
+  const auto server = [](std::size_t limit, std::size_t offered_in_flight) {
+    const std::size_t in_flight = std::min(limit, offered_in_flight);
+    const double latency_ms = std::max(10.0, static_cast<double>(in_flight));  // 1 ms per queued
+    const std::uint64_t refused = offered_in_flight > limit ? offered_in_flight - limit : 0;
+    const std::uint64_t over = latency_ms > 100 ? 100 : 0;
+    return window(limit, 100, over, latency_ms, refused, in_flight);
+  };
+  run.set_limit(req, 3000);
+  int windows_to_target = -1;
+  for (int i = 0; i < 20; ++i) {
+    run.step([&](std::size_t l) { return server(l, 3000); });
+    if (run.limit(req) <= 100) {
+      windows_to_target = i + 1;
+      break;
+    }
+  }
+  ASSERT_GT(windows_to_target, 0) << "never came under target; limit " << run.limit(req);
+  EXPECT_LE(windows_to_target, 10);
+  EXPECT_GE(run.limit(req), 50u);  // not far below what meets the target
+  // The step ends: 50 in flight is offered, the limit binds nothing and stays.
+  for (int i = 0; i < 5; ++i) run.step([&](std::size_t l) { return server(l, 50); });
+  // Load near the limit again: it climbs by x1.5 a window.
+  const std::size_t before = run.limit(req);
+  run.step([&](std::size_t l) { return server(l, l); });
+  EXPECT_GT(run.limit(req), before);
+}
+
+}  // namespace
+}  // namespace weir::controllers
