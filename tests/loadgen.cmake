@@ -14,3 +14,8 @@ add_test(NAME loadgen_integration_test
   COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/loadgen_test.sh $<TARGET_FILE:weir>
           $<TARGET_FILE:weir-loadgen>)
 set_tests_properties(loadgen_integration_test PROPERTIES TIMEOUT 300)
+
+# The experiment harness's pure parts (bench/experiments): the capacity ramp, recovery, parsers.
+add_test(NAME experiments_test
+  COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/unit/bench/experiments_test.py
+          ${PROJECT_SOURCE_DIR}/bench/experiments)
