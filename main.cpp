@@ -118,7 +118,9 @@ retry_after, the cache and the log level change live, the access log is
 reopened; listen, root, metrics, admin and the access log's path need a
 restart, and each of those that changed is logged. An invalid file changes
 nothing.
-The pool and grouping controllers run by default (docs/controllers.md).
+The pool, grouping and admission controllers run by default (docs/controllers.md):
+admission control refuses the excess with 503 so that admitted requests meet
+controllers.admission.target (100ms at p99).
 Exit status: 0 ok, 1 runtime error (e.g. address in use), 2 bad option/config.
 
 Example:
