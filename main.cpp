@@ -40,8 +40,7 @@ class usage_error : public std::runtime_error {
 struct cli {
   std::optional<std::string> root, listen, config_file, access_log, log_level, metrics_listen,
       admin_listen, fault_disk_latency, fault_shed;
-  bool no_metrics = false, no_admin = false, test_config = false, help = false,
-       version = false;
+  bool no_metrics = false, no_admin = false, test_config = false, help = false, version = false;
 };
 
 struct option {

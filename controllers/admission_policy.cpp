@@ -12,10 +12,11 @@ namespace {
 constexpr std::uint64_t min_over_target = 2;
 
 std::string describe(const admission_class_sample& c, double percentile) {
-  return fmt::format("p{:g} {:.1f} ms, {} of {} admitted over target, {} refused, in flight at "
-                     "most {}",
-                     percentile * 100, static_cast<double>(c.percentile_ns) / 1e6, c.over_target,
-                     c.completed, c.refused, c.peak_in_flight);
+  return fmt::format(
+      "p{:g} {:.1f} ms, {} of {} admitted over target, {} refused, in flight at "
+      "most {}",
+      percentile * 100, static_cast<double>(c.percentile_ns) / 1e6, c.over_target, c.completed,
+      c.refused, c.peak_in_flight);
 }
 
 }  // namespace
@@ -41,8 +42,7 @@ admission_sample admission_window(const runtime::admission_snapshot& now,
   return s;
 }
 
-std::vector<admission_decision> decide_admission(const admission_sample& s,
-                                                 admission_state& state,
+std::vector<admission_decision> decide_admission(const admission_sample& s, admission_state& state,
                                                  const admission_settings& cfg) {
   std::vector<admission_decision> out;
   for (std::size_t i = 0; i < runtime::admission_classes; ++i) {
@@ -76,15 +76,14 @@ std::vector<admission_decision> decide_admission(const admission_sample& s,
       const std::size_t base = std::clamp<std::size_t>(c.peak_in_flight, 1, limit);
       to = std::max(cfg.min_limit,
                     static_cast<std::size_t>(std::floor(static_cast<double>(base) * factor)));
-      why = fmt::format("over the {} ms target: ", cfg.target.count()) +
-            describe(c, cfg.percentile);
+      why =
+          fmt::format("over the {} ms target: ", cfg.target.count()) + describe(c, cfg.percentile);
       if (to < limit) state.settle_until_ms[i] = s.now_ms + cfg.target.count();
     } else if (under && binding && !settling) {
       to = std::min(cfg.max_limit,
-                    std::max(limit + 1, static_cast<std::size_t>(std::ceil(
-                                            static_cast<double>(limit) * cfg.increase))));
-      why = fmt::format("under the {} ms target and held back by the limit: ",
-                        cfg.target.count()) +
+                    std::max(limit + 1, static_cast<std::size_t>(
+                                            std::ceil(static_cast<double>(limit) * cfg.increase))));
+      why = fmt::format("under the {} ms target and held back by the limit: ", cfg.target.count()) +
             describe(c, cfg.percentile);
     } else if (limit != c.limit) {
       why = fmt::format("into the bounds [{}, {}]", cfg.min_limit, cfg.max_limit);

@@ -22,12 +22,12 @@ namespace weir::controllers {
 
 /// One class over one window (differences of two gate snapshots, plus its instant values).
 struct admission_class_sample {
-  std::uint64_t completed = 0;    // admitted requests answered in the window
-  std::uint64_t over_target = 0;  // of them, slower than the target
-  std::uint64_t refused = 0;      // turned away by the limit in the window
+  std::uint64_t completed = 0;      // admitted requests answered in the window
+  std::uint64_t over_target = 0;    // of them, slower than the target
+  std::uint64_t refused = 0;        // turned away by the limit in the window
   std::uint64_t percentile_ns = 0;  // the settings' percentile of their latency (bucketed)
-  std::size_t limit = 0;          // in force during the window
-  std::size_t peak_in_flight = 0; // the most at once in the window
+  std::size_t limit = 0;            // in force during the window
+  std::size_t peak_in_flight = 0;   // the most at once in the window
 };
 
 struct admission_sample {
@@ -57,8 +57,7 @@ admission_sample admission_window(const runtime::admission_snapshot& now,
 
 /// The limits to set this window: one decision per class whose limit changes. Disabled, each
 /// class goes back to `unlimited` (one decision each, if it was limited).
-std::vector<admission_decision> decide_admission(const admission_sample& s,
-                                                 admission_state& state,
+std::vector<admission_decision> decide_admission(const admission_sample& s, admission_state& state,
                                                  const admission_settings& settings);
 
 }  // namespace weir::controllers

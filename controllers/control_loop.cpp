@@ -58,9 +58,9 @@ control_loop::control_loop(runtime::pipeline& pipe, options opts)
     gate_->set_target_ns(static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(opts.admission.target).count()));
     for (std::size_t i = 0; i < runtime::admission_classes; ++i)
-      gate_->set_limit(static_cast<runtime::admission_class>(i),
-                       opts.admission.enabled ? opts.admission.max_limit
-                                              : runtime::admission_gate::unlimited);
+      gate_->set_limit(
+          static_cast<runtime::admission_class>(i),
+          opts.admission.enabled ? opts.admission.max_limit : runtime::admission_gate::unlimited);
   }
   for (const auto& [controller, action] : {std::pair{"pool", "grow"},
                                            {"pool", "shrink"},

@@ -180,17 +180,17 @@ void add_request_families(const server_snapshot& s, std::vector<MetricFamily>& o
 }
 
 void add_admission_families(const runtime::admission_snapshot& a, std::vector<MetricFamily>& out) {
-  MetricFamily limit = family("weir_admission_limit",
-                              "Requests each class may have in flight (+Inf: no limit).",
-                              MetricType::Gauge);
-  MetricFamily in_flight = family("weir_admission_in_flight",
-                                  "Admitted requests of each class in flight now.",
-                                  MetricType::Gauge);
+  MetricFamily limit =
+      family("weir_admission_limit", "Requests each class may have in flight (+Inf: no limit).",
+             MetricType::Gauge);
+  MetricFamily in_flight =
+      family("weir_admission_in_flight", "Admitted requests of each class in flight now.",
+             MetricType::Gauge);
   MetricFamily admitted =
       family("weir_admission_admitted_total", "Requests admitted, by class.", MetricType::Counter);
-  MetricFamily over = family("weir_admission_over_target_total",
-                             "Admitted requests answered slower than the target, by class.",
-                             MetricType::Counter);
+  MetricFamily over =
+      family("weir_admission_over_target_total",
+             "Admitted requests answered slower than the target, by class.", MetricType::Counter);
   MetricFamily duration = family(
       "weir_admitted_request_duration_seconds",
       "Seconds admitted requests took, by class (refused and failed requests are not in it).",
@@ -238,9 +238,9 @@ void add_connection_families(const server_snapshot& s, std::vector<MetricFamily>
                        "Times accepting paused because file descriptors ran out (EMFILE, ENFILE).",
                        MetricType::Counter, static_cast<double>(s.accept_backoffs)));
 
-  MetricFamily shed = family("weir_shed_total",
-                             "Work refused with 503 + Retry-After, by class and reason.",
-                             MetricType::Counter);
+  MetricFamily shed =
+      family("weir_shed_total", "Work refused with 503 + Retry-After, by class and reason.",
+             MetricType::Counter);
   for (std::size_t k = 0; k < shed_class_count; ++k) {
     for (std::size_t r = 0; r < shed_reason_count; ++r)
       add_value(shed, {{"class", shed_class_names[k]}, {"reason", shed_reason_names[r]}},

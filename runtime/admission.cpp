@@ -24,7 +24,7 @@ admission_snapshot admission_gate::fold(bool restart_peaks) const {
     o.in_flight = s.in_flight.load(std::memory_order_relaxed);
     // The peak since the last take, and a new window starting from what is in flight now.
     o.peak_in_flight = restart_peaks ? s.peak.exchange(o.in_flight, std::memory_order_relaxed)
-                                  : s.peak.load(std::memory_order_relaxed);
+                                     : s.peak.load(std::memory_order_relaxed);
     if (o.peak_in_flight < o.in_flight) o.peak_in_flight = o.in_flight;
   }
   return out;

@@ -25,14 +25,14 @@ inline constexpr const char* admission_class_names[] = {"request", "miss"};
 /// One class over what the gate counted, folded from every thread (monotonic counters, plus
 /// the instant values): a sensor takes differences between two of these.
 struct admission_class_snapshot {
-  std::uint64_t admitted = 0;     // let in
-  std::uint64_t refused = 0;      // turned away by the limit
-  std::uint64_t completed = 0;    // admitted and answered (their latency recorded)
-  std::uint64_t over_target = 0;  // of those, slower than the target in force when they ended
-  histogram_snapshot latency;     // of the completed ones
-  std::size_t limit = 0;          // in force now
-  std::size_t in_flight = 0;      // now
-  std::size_t peak_in_flight = 0; // the most at once since the previous `take_peaks`
+  std::uint64_t admitted = 0;      // let in
+  std::uint64_t refused = 0;       // turned away by the limit
+  std::uint64_t completed = 0;     // admitted and answered (their latency recorded)
+  std::uint64_t over_target = 0;   // of those, slower than the target in force when they ended
+  histogram_snapshot latency;      // of the completed ones
+  std::size_t limit = 0;           // in force now
+  std::size_t in_flight = 0;       // now
+  std::size_t peak_in_flight = 0;  // the most at once since the previous `take_peaks`
 };
 
 struct admission_snapshot {

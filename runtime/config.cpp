@@ -507,8 +507,7 @@ void validate_controllers(const config& c) {
              std::to_string(a.max_limit) + ")");
   if (a.decrease_min > a.decrease_max)
     fail("controllers.admission.decrease_min",
-         format_number(a.decrease_min) +
-             " must be at most controllers.admission.decrease_max (" +
+         format_number(a.decrease_min) + " must be at most controllers.admission.decrease_max (" +
              format_number(a.decrease_max) + ")");
 }
 

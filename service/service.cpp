@@ -185,13 +185,11 @@ void service::start() {
   // Controllers read queue waits: stages are timed whenever a controller or /metrics may look.
   server_->pipeline().set_timing(true);
   loop_ = std::make_unique<controllers::control_loop>(
-      server_->pipeline(),
-      controllers::control_loop::options{
-          .pool = cfg_.pool,
-          .grouping = cfg_.grouping,
-          .admission = cfg_.admission,
-          .gate = &server_->admission(),
-          .flow = controllers::weir_flow()});
+      server_->pipeline(), controllers::control_loop::options{.pool = cfg_.pool,
+                                                              .grouping = cfg_.grouping,
+                                                              .admission = cfg_.admission,
+                                                              .gate = &server_->admission(),
+                                                              .flow = controllers::weir_flow()});
   loop_->start();
   if (cfg_.metrics_enabled) {
     metrics_ = std::make_unique<metrics::endpoint>(

@@ -102,7 +102,7 @@ struct connection : runtime::task {
   std::int64_t linger_until_ms = 0;  // lingering close: stop draining input then
   bool in_request = false;           // a request was read and its response is not finished
   admission_held admitted = admission_held::none;  // given back when its response ends
-  std::uint8_t req_method = 3;       // its `method_label` (stages/stats.hpp)
+  std::uint8_t req_method = 3;                     // its `method_label` (stages/stats.hpp)
 
   // The request being served (views into `in`, valid until the response is sent).
   http::request_head req;

@@ -235,9 +235,9 @@ runtime::stage_index server_context::refuse(connection& c, shed_class cls, shed_
     return runtime::stage_done;
   }
   char buf[refusal_max];
-  const std::size_t len = format_refusal(
-      buf, live.retry_after_seconds.load(std::memory_order_relaxed),
-      c.req.version_minor == 0 ? refusal_keep : std::string_view{});
+  const std::size_t len =
+      format_refusal(buf, live.retry_after_seconds.load(std::memory_order_relaxed),
+                     c.req.version_minor == 0 ? refusal_keep : std::string_view{});
   count_shed(cls, why, true);
   c.status = 503;
   c.body = nullptr;

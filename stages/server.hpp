@@ -5,8 +5,8 @@
 #include <memory>
 #include <string>
 
-#include "runtime/config.hpp"
 #include "runtime/admission.hpp"
+#include "runtime/config.hpp"
 #include "runtime/pipeline.hpp"
 #include "stages/stats.hpp"
 

@@ -38,7 +38,8 @@ class Admission : public ::testing::Test {
     docroot_.write("hot.html", hot_body);
     for (int i = 0; i < cold_files; ++i)
       docroot_.write("cold/" + std::to_string(i) + ".txt", "cold " + std::to_string(i) + "\n");
-    for (int i = 0; i < fresh_files; ++i) docroot_.write("fresh/" + std::to_string(i) + ".txt", "x");
+    for (int i = 0; i < fresh_files; ++i)
+      docroot_.write("fresh/" + std::to_string(i) + ".txt", "x");
   }
   void TearDown() override {
     stop_clients();
@@ -148,9 +149,10 @@ TEST_F(Admission, ASlowDiskShedsMissesNotHits) {
   svc_->set_fault_disk_latency(400ms);
   hit_clients(2);
   miss_clients(16);
-  EXPECT_TRUE(eventually(60s, [&] {
-    return miss_503_.load() >= 20 && hit_ok_.load() >= 200 && miss_ok_.load() >= 10;
-  })) << "misses 503 " << miss_503_ << ", misses 200 " << miss_ok_ << ", hits " << hit_ok_;
+  EXPECT_TRUE(eventually(
+      60s,
+      [&] { return miss_503_.load() >= 20 && hit_ok_.load() >= 200 && miss_ok_.load() >= 10; }))
+      << "misses 503 " << miss_503_ << ", misses 200 " << miss_ok_ << ", hits " << hit_ok_;
   const int seen_503 = miss_503_.load();  // each counted by the server before it was sent
   const server_snapshot during = snap();
   stop_clients();

@@ -1489,8 +1489,8 @@ TEST_F(ServerTest, FaultShedKeepRefusesWith503AndKeepsTheConnection) {
 TEST_F(ServerTest, FaultShedKeepClosesWhenTheClientDoesNotKeepAlive) {
   start();
   server_->set_fault_shed(fault_shed_mode::keep);
-  for (const std::string& raw : {std::string("GET /a.html HTTP/1.0\r\n\r\n"),
-                                get("/a.html", "Connection: close\r\n")}) {
+  for (const std::string& raw :
+       {std::string("GET /a.html HTTP/1.0\r\n\r\n"), get("/a.html", "Connection: close\r\n")}) {
     http_client c(port_);
     const response r = c.request(raw);
     EXPECT_EQ(r.status, 503);

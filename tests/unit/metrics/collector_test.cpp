@@ -65,10 +65,10 @@ server_snapshot sample_snapshot() {
   s.connections_accepted = 19;
   s.connections_closed = {21, 22, 23, 24, 25, 26};
   s.accept_backoffs = 27;
-  s.shed[static_cast<std::size_t>(shed_class::miss)][static_cast<std::size_t>(shed_reason::queue_full)] =
-      41;
-  s.shed[static_cast<std::size_t>(shed_class::request)][static_cast<std::size_t>(shed_reason::fault)] =
-      42;
+  s.shed[static_cast<std::size_t>(shed_class::miss)]
+        [static_cast<std::size_t>(shed_reason::queue_full)] = 41;
+  s.shed[static_cast<std::size_t>(shed_class::request)]
+        [static_cast<std::size_t>(shed_reason::fault)] = 42;
   s.shed_kept_alive = 43;
   s.admission.target_ns = 100'000'000;
   s.admission.classes[0].limit = 250;

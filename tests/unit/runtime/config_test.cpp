@@ -789,8 +789,9 @@ TEST_F(config_file_test, controller_cross_field_rules) {
 }
 
 TEST_F(config_file_test, controller_and_admin_keys_are_checked) {
-  EXPECT_CONFIG_ERROR_IS("controllers: {pol: {}}",
-                         "controllers.pol: unknown key (expected one of pool, grouping, admission)");
+  EXPECT_CONFIG_ERROR_IS(
+      "controllers: {pol: {}}",
+      "controllers.pol: unknown key (expected one of pool, grouping, admission)");
   EXPECT_CONFIG_ERROR_IS(
       "controllers: {pool: {grow: 1}}",
       "controllers.pool.grow: unknown key (expected one of enabled, dry_run, period, grow_wait, "
