@@ -39,6 +39,8 @@ admission_sample admission_window(const runtime::admission_snapshot& now,
     c.limit = a.limit;
     c.peak_in_flight = a.peak_in_flight;
   }
+  s.accept_pauses = diff(now.accept_pauses, before.accept_pauses);
+  s.backlog = now.backlog;
   return s;
 }
 
@@ -92,6 +94,53 @@ std::vector<admission_decision> decide_admission(const admission_sample& s, admi
     out.push_back({cls, c.limit, to, std::move(why)});
   }
   return out;
+}
+
+std::optional<backlog_decision> decide_backlog(const admission_sample& s, admission_state& state,
+                                               const admission_settings& cfg) {
+  // A second without pressure before the queue grows back: one calm window is not the end.
+  constexpr std::int64_t calm_ms = 1000;
+  constexpr double smoothing = 0.5;  // weight of the newest window in the answered rate
+  const admission_class_sample& r = s.classes[0];
+  if (s.window_ms > 0) {
+    const double rate =
+        static_cast<double>(r.completed) * 1000.0 / static_cast<double>(s.window_ms);
+    state.answered_per_s = state.answered_per_s == 0
+                               ? rate
+                               : smoothing * rate + (1 - smoothing) * state.answered_per_s;
+  }
+  const std::size_t current = s.backlog == 0 ? cfg.backlog_max : s.backlog;
+  const bool pressed = cfg.enabled && (r.refused > 0 || s.accept_pauses > 0);
+  std::size_t want = current;
+  std::string why;
+  if (!cfg.enabled || cfg.backlog_share <= 0) {
+    state.calm_since_ms = -1;
+    want = cfg.backlog_max;
+    why = !cfg.enabled ? "admission control off" : "backlog_share is 0";
+  } else if (pressed) {
+    state.calm_since_ms = -1;
+    const double allows =
+        state.answered_per_s * static_cast<double>(cfg.target.count()) / 1000.0 * cfg.backlog_share;
+    want =
+        std::clamp(static_cast<std::size_t>(std::ceil(allows)), cfg.backlog_min, cfg.backlog_max);
+    why = fmt::format(
+        "load held back ({} refused, {} accept pauses): {:.0f} answered/s x {} ms x {:g}",
+        r.refused, s.accept_pauses, state.answered_per_s, cfg.target.count(), cfg.backlog_share);
+  } else {
+    if (state.calm_since_ms < 0) state.calm_since_ms = s.now_ms;
+    if (s.now_ms - state.calm_since_ms >= calm_ms) {
+      want = cfg.backlog_max;
+      why = fmt::format("no load held back for {} ms", s.now_ms - state.calm_since_ms);
+    }
+  }
+  const std::size_t change = want > current ? want - current : current - want;
+  // The first request always applies (the listener opened with backlog_max); after that only a
+  // change of a quarter or more, or one to a bound.
+  const bool bound = want != current && (want == cfg.backlog_min || want == cfg.backlog_max);
+  if (s.backlog != 0 && change * 4 < current && !bound) return std::nullopt;
+  if (s.backlog != 0 && want == current) return std::nullopt;
+  if (s.backlog == 0 && want == cfg.backlog_max) return std::nullopt;  // as opened
+  return backlog_decision{s.backlog, want, std::move(why)};
 }
 
 }  // namespace weir::controllers

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,8 @@ struct admission_sample {
   std::int64_t now_ms = 0;
   std::int64_t window_ms = 0;
   std::array<admission_class_sample, runtime::admission_classes> classes{};
+  std::uint64_t accept_pauses = 0;  // in the window: accepting paused for want of room
+  std::size_t backlog = 0;          // the listen queue length asked for so far (0: none)
 };
 
 struct admission_decision {
@@ -47,6 +50,15 @@ struct admission_state {
   /// After a cut, no other cut until this (ms): the requests admitted before it are still
   /// finishing, and their latency says nothing about the new limit. -1: none pending.
   std::array<std::int64_t, runtime::admission_classes> settle_until_ms{-1, -1};
+  /// Requests answered per second (request class), smoothed over windows; 0: none seen yet.
+  double answered_per_s = 0;
+  /// Since when no window was pressed (refusals or accept pauses); -1: pressed now.
+  std::int64_t calm_since_ms = -1;
+};
+
+struct backlog_decision {
+  std::size_t from = 0, to = 0;  // from 0: the listener's own length (backlog_max)
+  std::string why;
 };
 
 /// The window between two snapshots of the gate (`before` taken `window_ms` earlier), with the
@@ -59,5 +71,12 @@ admission_sample admission_window(const runtime::admission_snapshot& now,
 /// class goes back to `unlimited` (one decision each, if it was limited).
 std::vector<admission_decision> decide_admission(const admission_sample& s, admission_state& state,
                                                  const admission_settings& settings);
+
+/// The listen queue's length to ask for this window, or nothing when it stays. While the load
+/// is held back (the request limit refused, or accepting paused) connections wait there unseen,
+/// so it holds what `backlog_share` of the target allows at the rate requests are answered; a
+/// second without pressure gives back `backlog_max`. Changes under a quarter are not made.
+std::optional<backlog_decision> decide_backlog(const admission_sample& s, admission_state& state,
+                                               const admission_settings& settings);
 
 }  // namespace weir::controllers

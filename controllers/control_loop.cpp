@@ -68,6 +68,7 @@ control_loop::control_loop(runtime::pipeline& pipe, options opts)
                                            {"grouping", "split"},
                                            {"admission", "lower"},
                                            {"admission", "raise"},
+                                           {"admission", "backlog"},
                                            {"admin", "resize"},
                                            {"admin", "fuse"},
                                            {"admin", "split"},
@@ -156,6 +157,7 @@ void control_loop::run_admission(std::int64_t now_ms) {
   const std::int64_t window_ms = now_ms - gate_before_ms_;
   if (window_ms <= 0) return;
   std::vector<admission_decision> decisions;
+  std::optional<backlog_decision> backlog;
   admission_settings settings;
   {
     std::lock_guard lock(mutex_);
@@ -163,6 +165,7 @@ void control_loop::run_admission(std::int64_t now_ms) {
     const admission_sample s =
         admission_window(now, gate_before_, now_ms, window_ms, settings.percentile);
     decisions = decide_admission(s, admission_state_, settings);
+    backlog = decide_backlog(s, admission_state_, settings);
   }
   gate_before_ = now;
   gate_before_ms_ = now_ms;
@@ -193,6 +196,29 @@ void control_loop::run_admission(std::int64_t now_ms) {
             .from = shown(d.from),
             .to = shown(d.to),
             .why = std::move(d.why),
+            .applied = !settings.dry_run});
+  }
+  if (backlog && settings.dry_run) {
+    last_dry_run& last = dry_runs_["admission:backlog"];
+    if (last.from == backlog->from && last.to == backlog->to &&
+        now_ms - last.at_ms < dry_run_repeat_ms) {
+      backlog.reset();
+    } else {
+      last = {backlog->from, backlog->to, now_ms};
+    }
+  }
+  if (backlog) {
+    if (!settings.dry_run) gate_->set_backlog(backlog->to);
+    count("admission", "backlog");
+    spdlog::debug("controller admission: listen backlog {} -> {}{}: {}", backlog->from, backlog->to,
+                  settings.dry_run ? " (dry run, not applied)" : "", backlog->why);
+    record({.at_ms = now_ms,
+            .controller = "admission",
+            .action = "backlog",
+            .group = "listen",
+            .from = backlog->from,
+            .to = backlog->to,
+            .why = std::move(backlog->why),
             .applied = !settings.dry_run});
   }
 }

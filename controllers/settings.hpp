@@ -91,6 +91,14 @@ struct admission_settings {
   double increase = 1.5;
   /// A window with fewer completions than this decides nothing (noise), unless it refused.
   std::uint64_t min_samples = 20;
+  /// The kernel's listen queue, where connections wait unseen while accepting is paused: while
+  /// the request limit holds the load back it is sized to what `backlog_share` of the target
+  /// allows at the rate requests are answered (rate x target x share, within [backlog_min,
+  /// backlog_max]); a second after the pressure ends it goes back to backlog_max, the length
+  /// the listener opens with. A share of 0 leaves it at backlog_max.
+  double backlog_share = 0.5;
+  std::size_t backlog_min = 16;
+  std::size_t backlog_max = 4096;
 
   friend bool operator==(const admission_settings&, const admission_settings&) = default;
 };

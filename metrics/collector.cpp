@@ -215,6 +215,11 @@ void add_admission_families(const runtime::admission_snapshot& a, std::vector<Me
   out.push_back(scalar("weir_admission_target_seconds",
                        "The latency target admitted requests are held to (controllers.admission).",
                        MetricType::Gauge, static_cast<double>(a.target_ns) / ns_per_second));
+  out.push_back(
+      scalar("weir_listen_backlog",
+             "The listen queue length asked of the kernel (controllers.admission sizes it "
+             "while the load is held back; 0 before the server starts).",
+             MetricType::Gauge, static_cast<double>(a.backlog)));
 }
 
 void add_connection_families(const server_snapshot& s, std::vector<MetricFamily>& out) {
@@ -237,6 +242,10 @@ void add_connection_families(const server_snapshot& s, std::vector<MetricFamily>
   out.push_back(scalar("weir_accept_backoffs_total",
                        "Times accepting paused because file descriptors ran out (EMFILE, ENFILE).",
                        MetricType::Counter, static_cast<double>(s.accept_backoffs)));
+  out.push_back(scalar("weir_accept_pauses_total",
+                       "Times accepting paused because weir had no room for more work; the "
+                       "connections wait in the listen queue meanwhile.",
+                       MetricType::Counter, static_cast<double>(s.accept_pauses)));
 
   MetricFamily shed =
       family("weir_shed_total", "Work refused with 503 + Retry-After, by class and reason.",

@@ -7,7 +7,9 @@ admission_gate::admission_gate() = default;
 admission_snapshot admission_gate::fold(bool restart_peaks) const {
   admission_snapshot out;
   out.target_ns = target_ns();
+  out.backlog = backlog();
   counters_.for_each([&](const block& b) {
+    out.accept_pauses += b.accept_pauses.get();
     for (std::size_t i = 0; i < admission_classes; ++i) {
       admission_class_snapshot& o = out.classes[i];
       o.admitted += b.c[i].admitted.get();

@@ -38,6 +38,8 @@ struct admission_class_snapshot {
 struct admission_snapshot {
   std::array<admission_class_snapshot, admission_classes> classes{};
   std::uint64_t target_ns = 0;
+  std::uint64_t accept_pauses = 0;  // times accepting paused for want of room (monotonic)
+  std::size_t backlog = 0;          // the listen queue length asked for (0: none yet)
 };
 
 /// The gate. `try_admit` and `release` are one atomic add each on the class's own cache line;
@@ -90,6 +92,14 @@ class admission_gate {
   std::size_t limit(admission_class c) const {
     return slots_[index(c)].limit.load(std::memory_order_relaxed);
   }
+  /// Accepting paused: the work inside weir is at the request class's limit (or its queue half
+  /// full), so new connections wait in the listen queue.
+  void note_accept_pause() { counters_.local().accept_pauses.add(); }
+  /// The listen queue's length the controller asks for (0: none asked yet); the accept stage
+  /// applies it.
+  void set_backlog(std::size_t n) { backlog_.store(n, std::memory_order_relaxed); }
+  std::size_t backlog() const { return backlog_.load(std::memory_order_relaxed); }
+
   void set_target_ns(std::uint64_t ns) { target_ns_.store(ns, std::memory_order_relaxed); }
   std::uint64_t target_ns() const { return target_ns_.load(std::memory_order_relaxed); }
   std::size_t in_flight(admission_class c) const {
@@ -117,10 +127,12 @@ class admission_gate {
   };
   struct block {
     std::array<per_class, admission_classes> c{};
+    local_counter accept_pauses;
   };
 
   mutable std::array<slot, admission_classes> slots_{};  // peaks restart in take_window
   alignas(64) std::atomic<std::uint64_t> target_ns_{100'000'000};
+  std::atomic<std::size_t> backlog_{0};
   mutable per_thread<block> counters_;  // local() on the request path; folded when asked
 };
 

@@ -75,8 +75,10 @@ constexpr duration_range<milliseconds> admission_target_range{milliseconds(1),
 constexpr ratio_range percentile_range{0.5, 0.9999};
 constexpr range admission_limit_range{1, 1'000'000};  // requests in flight per class
 constexpr ratio_range decrease_range{0.05, 0.99};
+constexpr ratio_range backlog_share_range{0, 1};
 constexpr ratio_range increase_range{1.01, 10};
 constexpr range admission_samples_range{1, 1'000'000};
+constexpr range backlog_range{1, 65535};  // listen(2) queue length; the kernel caps at somaxconn
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw config_error("config: " + (path.empty() ? what : path + ": " + what));
@@ -305,6 +307,9 @@ void knobs(Settings& s, F&& f) {
     f("decrease_max", s.decrease_max, decrease_range);
     f("increase", s.increase, increase_range);
     f("min_samples", s.min_samples, admission_samples_range);
+    f("backlog_share", s.backlog_share, backlog_share_range);
+    f("backlog_min", s.backlog_min, backlog_range);
+    f("backlog_max", s.backlog_max, backlog_range);
   } else {
     static_assert(std::is_same_v<plain, controllers::grouping_settings>);
     f("enabled", s.enabled, flag{});
@@ -509,6 +514,10 @@ void validate_controllers(const config& c) {
     fail("controllers.admission.decrease_min",
          format_number(a.decrease_min) + " must be at most controllers.admission.decrease_max (" +
              format_number(a.decrease_max) + ")");
+  if (a.backlog_min > a.backlog_max)
+    fail("controllers.admission.backlog_min",
+         std::to_string(a.backlog_min) + " must be at most controllers.admission.backlog_max (" +
+             std::to_string(a.backlog_max) + ")");
 }
 
 // Two listeners collide when they bind one port on the same address or on a wildcard.

@@ -136,6 +136,12 @@ bool pipeline::dispatch(task& t, stage_index stage) {
   return false;
 }
 
+pipeline::queue_load pipeline::load_of(stage_index stage) const {
+  const group::deferred_wakeups section;  // holds `g` only inside an epoch section
+  const group* g = stage_group_[stage].load(std::memory_order_seq_cst);
+  return {g->depth(), g->capacity()};
+}
+
 void pipeline::run(task* t, group& self) {
   stats_block& stats = stats_.local();
   const bool timed = timing();

@@ -72,6 +72,12 @@ class pipeline {
   /// Hands a task to the group that runs `stage`. False when that queue is full; the task is then
   /// still the caller's (to answer with 503 or retry later).
   bool dispatch(task& t, stage_index stage);
+  /// The tasks waiting in the queue of the group that runs `stage` now, and that queue's
+  /// capacity (a moment's reading: safe while groups are regrouped).
+  struct queue_load {
+    std::size_t depth = 0, capacity = 0;
+  };
+  queue_load load_of(stage_index stage) const;
 
   /// Waits until no task is queued or running anywhere (tasks may still hop between groups while
   /// this drains), then stops every group. Call after the event sources have stopped.

@@ -22,7 +22,32 @@ constexpr std::int64_t fd_exhausted_backoff_ms = 100;
 
 runtime::stage_index accept_stage::handle(runtime::task&) {
   if (ctx_.draining.load(std::memory_order_relaxed)) return runtime::stage_done;
+  // The listen queue's length as the admission controller asks (Linux applies a new length when
+  // listen is called again; connections already queued stay).
+  if (const std::size_t want = ctx_.admission.backlog(); want != 0 && want != backlog_) {
+    if (::listen(listen_fd_, static_cast<int>(want)) == 0) {
+      backlog_ = want;
+    } else {
+      spdlog::warn("accept: listen backlog {}: {}", want, std::strerror(errno));
+      ctx_.admission.set_backlog(backlog_);  // asked once, not at every round
+    }
+  }
+  std::size_t room = ctx_.accept_room();
   for (int i = 0; i < accept_batch; ++i) {
+    if (room == 0) {
+      // No room inside weir: the rest wait in the kernel's listen queue, where waiting costs
+      // weir nothing, until a request ends and frees room (server_context::resume_accepts).
+      ctx_.accepts_paused_for_load.store(true, std::memory_order_seq_cst);
+      // Room freed between the reading and the flag was seen by no one: look once more, and
+      // go on only by clearing the flag ourselves (whoever clears it owns the listener).
+      room = ctx_.accept_room();
+      if (room == 0 || !ctx_.accepts_paused_for_load.exchange(false, std::memory_order_acq_rel)) {
+        ctx_.stats.local().accept_pauses.add();
+        ctx_.admission.note_accept_pause();
+        return runtime::stage_done;
+      }
+    }
+    --room;
     // The live limit (SIGHUP may lower it below the connections open: they stay, none is added).
     if (ctx_.connections.in_use() >= ctx_.live.max_connections.load(std::memory_order_relaxed)) {
       // At the connection limit: leave the rest in the kernel's backlog until a slot frees up.
@@ -65,7 +90,7 @@ runtime::stage_index accept_stage::handle(runtime::task&) {
     c->fd = fd;
     c->peer = peer;
     ctx_.stats.local().accepted.add();
-    ctx_.watch(*c, server_context::now_ms() + ctx_.live.header_timeout().count());
+    ctx_.start(*c);
   }
   ctx_.loop->arm_listener();
   return runtime::stage_done;

@@ -36,7 +36,7 @@ struct server_stats_block {
   runtime::local_histogram request_duration;
   runtime::local_counter sent_bytes;
   runtime::local_counter requests_begun, requests_ended;
-  runtime::local_counter accepted, accept_backoffs;
+  runtime::local_counter accepted, accept_backoffs, accept_pauses;
   std::array<runtime::local_counter, close_reason_count> closed{};
   std::array<std::array<runtime::local_counter, shed_reason_count>, shed_class_count> shed{};
   runtime::local_counter shed_kept_alive;
@@ -95,6 +95,10 @@ struct server_context {
   access_log log;
   runtime::per_thread<server_stats_block> stats;
   std::atomic<bool> draining{false};
+  /// Set by the accept stage when it stopped accepting for want of room (`accept_room`): the
+  /// thread that next frees enough room re-arms the listener (`resume_accepts`). Read on every
+  /// response, written only when accepting pauses or resumes.
+  alignas(64) std::atomic<bool> accepts_paused_for_load{false};
   /// Injected fault (tests and experiments only; 0: off): every disk read waits this long first.
   std::atomic<std::int64_t> fault_disk_latency_us{0};
   /// Injected fault (experiments only): every parsed GET/HEAD is refused with 503, so that the
@@ -105,9 +109,9 @@ struct server_context {
   static std::int64_t now_ms();
   static std::int64_t now_ns();
 
-  /// Hands a new connection to the event loop (registered once, edge-triggered) until it is
-  /// readable. The caller must not touch `c` afterwards.
-  void watch(connection& c, std::int64_t deadline_ms);
+  /// Starts a new connection: registers it with the event loop (once, edge-triggered) and hands
+  /// it to read_parse. The caller must not touch `c` afterwards.
+  void start(connection& c);
   /// Gives the connection to the event loop until its socket is readable (or writable). Returns
   /// true when readiness arrived while parking: the caller still owns `c` and retries at once.
   /// Otherwise the caller must not touch `c` afterwards.
@@ -132,6 +136,22 @@ struct server_context {
   [[nodiscard]] bool admit_to_disk(connection& c);
   /// Gives back the connection's place, if it holds one, without a latency sample.
   void release_admission(connection& c);
+  /// How many new connections the accept stage may take now. Work already inside weir comes
+  /// first: the connections waiting for read_parse plus the requests admitted count against the
+  /// request class's limit, and the read_parse queue keeps half its room for connections already
+  /// open. What is not taken waits in the kernel's listen queue (whose length the admission
+  /// controller bounds) instead of in weir's queues, where it would cost an accept, a read and a
+  /// refusal, each about what serving it costs (docs/controllers.md, "What a refusal costs").
+  std::size_t accept_room() const;
+  /// The room at which paused accepts resume (hysteresis: a batch, not one connection at a time).
+  std::size_t accept_resume_room() const;
+  /// Called when a request ends: if accepts are paused for load and there is room again now,
+  /// re-arms the listener (once: whoever clears the flag).
+  void resume_accepts() {
+    if (accepts_paused_for_load.load(std::memory_order_relaxed)) [[unlikely]]
+      resume_accepts_slow();
+  }
+  void resume_accepts_slow();
   /// Counts one refusal (weir_shed_total), `kept` when its connection stays open.
   void count_shed(shed_class cls, shed_reason why, bool kept);
   /// A request head was read (or found malformed): its response is now owed.

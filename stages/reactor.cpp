@@ -88,6 +88,10 @@ bool reactor::watch(int fd, std::uint64_t handle) {
 
 void reactor::arm_listener() {
   if (draining_.load(std::memory_order_relaxed)) return;
+  // What the arming thread did happens before the loop's next dispatch of the listener task (an
+  // accept round that ended there, seen through the pause flag): epoll orders it in the kernel,
+  // this makes it explicit (and visible to ThreadSanitizer, which sees no order in a MOD).
+  listener_arms_.fetch_add(1, std::memory_order_release);
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLONESHOT;
   ev.data.u64 = listener_handle;
@@ -121,6 +125,7 @@ void reactor::run() {
     for (int i = 0; i < n; ++i) {
       const std::uint64_t h = events[i].data.u64;
       if (h == listener_handle) {
+        [[maybe_unused]] const auto arms = listener_arms_.load(std::memory_order_acquire);
         if (!ctx_.pipe.dispatch(listener_, stage_accept)) arm_listener();
       } else if (h == wake_handle) {
         std::uint64_t v;
@@ -181,6 +186,12 @@ void reactor::tick(std::int64_t now) {
       ctx_.pipe.count_rejected(stage_read_parse, runtime::reject_reason::timeout);
     }
     ctx_.close(c, draining ? close_reason::shutdown : close_reason::timeout);
+  }
+  // Accepts paused for load resume when a request ends; this catches room freed otherwise (the
+  // connections waiting for read_parse turned out idle).
+  if (!draining && ctx_.accepts_paused_for_load.load(std::memory_order_relaxed) &&
+      ctx_.accept_room() > 0 && ctx_.accepts_paused_for_load.exchange(false)) {
+    arm_listener();
   }
   if (!draining && listener_paused_.load(std::memory_order_acquire) &&
       now >= listener_resume_ms_.load(std::memory_order_relaxed) &&

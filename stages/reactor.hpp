@@ -56,6 +56,7 @@ class reactor {
   listener_task listener_;
   std::atomic<bool> running_{false};
   std::atomic<bool> listener_paused_{false};
+  std::atomic<std::uint64_t> listener_arms_{0};  // see arm_listener
   std::atomic<std::int64_t> listener_resume_ms_{0};
   std::atomic<bool> draining_{false};
   std::atomic<bool> cut_off_{false};

@@ -35,7 +35,7 @@ void raise_fd_limit() {
   }
 }
 
-int open_listener(const std::string& listen) {
+int open_listener(const std::string& listen, int backlog) {
   const auto addr = parse_listen(listen);
   if (!addr) throw config_error("config: listen: \"" + listen + "\" is not ADDR:PORT");
   sockaddr_storage ss{};
@@ -60,7 +60,7 @@ int open_listener(const std::string& listen) {
   if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
   const int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, 4096) != 0) {
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, backlog) != 0) {
     const int err = errno;
     ::close(fd);
     throw std::system_error(err, std::generic_category(), "listen on " + listen);
@@ -121,19 +121,18 @@ std::int64_t server_context::now_ns() {
   return duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
-void server_context::watch(connection& c, std::int64_t deadline) {
-  const int fd = c.fd;
-  const std::uint64_t handle = connection_table::handle(c);
+void server_context::start(connection& c) {
   c.idle_since_ms = now_ms();
-  // A new connection has no readiness yet: this always parks it.
-  [[maybe_unused]] const bool ready = c.park(conn_state::parked_read, wakes_reader, deadline);
-  const conn_word parked = c.load_word(std::memory_order_relaxed);
-  // From here the event loop may own it; if registering failed no event will ever come, so take
-  // it back (unless the loop's timeout scan did) and close it.
-  if (!loop->watch(fd, handle)) {
-    const conn_state was = connections.take_parked(c, [&](conn_word w) { return w == parked; });
-    if (was != conn_state::free) close(c, close_reason::error);
+  // Registered while the accept stage owns it: an edge that comes meanwhile is recorded in the
+  // connection, for whoever owns it next.
+  if (!loop->watch(c.fd, connection_table::handle(c))) {
+    close(c, close_reason::error);
+    return;
   }
+  // Straight to read_parse, whose queue now counts it (accept_room): a new connection's request
+  // is usually there already; if not, read_parse parks it until it comes (or the header
+  // timeout).
+  if (!pipe.dispatch(c, stage_read_parse)) shed(c, shed_class::connection, shed_reason::queue_full);
 }
 
 bool server_context::park(connection& c, bool for_write, std::int64_t deadline) {
@@ -152,6 +151,7 @@ void server_context::close(connection& c, close_reason why) {
   st.closed[static_cast<std::size_t>(why)].add();
   st.sent_bytes.add(cut_off_bytes);
   if (in_request) st.requests_ended.add();
+  resume_accepts();
 }
 
 namespace {
@@ -207,6 +207,37 @@ void server_context::release_admission(connection& c) {
   if (c.admitted == admission_held::none) return;
   admission.release(held_class(c.admitted));
   c.admitted = admission_held::none;
+}
+
+namespace {
+
+constexpr std::size_t accept_resume_batch = 16;
+
+}  // namespace
+
+std::size_t server_context::accept_room() const {
+  const runtime::pipeline::queue_load q = pipe.load_of(stage_read_parse);
+  const std::size_t half = q.capacity / 2;
+  std::size_t room = q.depth < half ? half - q.depth : 0;
+  const std::size_t limit = admission.limit(runtime::admission_class::request);
+  if (limit != runtime::admission_gate::unlimited) {
+    const std::size_t busy = admission.in_flight(runtime::admission_class::request) + q.depth;
+    room = std::min(room, busy < limit ? limit - busy : 0);
+  }
+  return room;
+}
+
+std::size_t server_context::accept_resume_room() const {
+  const std::size_t limit = admission.limit(runtime::admission_class::request);
+  const std::size_t bound = limit != runtime::admission_gate::unlimited
+                                ? limit
+                                : pipe.load_of(stage_read_parse).capacity / 2;
+  return std::clamp<std::size_t>(bound / 4, 1, accept_resume_batch);
+}
+
+void server_context::resume_accepts_slow() {
+  if (accept_room() < accept_resume_room()) return;
+  if (accepts_paused_for_load.exchange(false, std::memory_order_acq_rel)) loop->arm_listener();
 }
 
 runtime::stage_index server_context::admit(connection& c) {
@@ -285,6 +316,7 @@ server_snapshot server_context::snapshot() const {
     ended += b.requests_ended.get();
     s.connections_accepted += b.accepted.get();
     s.accept_backoffs += b.accept_backoffs.get();
+    s.accept_pauses += b.accept_pauses.get();
     for (std::size_t k = 0; k < shed_class_count; ++k) {
       for (std::size_t r = 0; r < shed_reason_count; ++r) s.shed[k][r] += b.shed[k][r].get();
     }
@@ -335,6 +367,7 @@ runtime::stage_index server_context::finish_response(connection& c) {
     const std::size_t status = status_index(c.status);
     if (status < status_count) st.responses[c.req_method][status].add();
   }
+  resume_accepts();
   ++c.requests;
   // The request head (and its views) are no longer needed.
   c.in_start += c.head_len;
@@ -399,13 +432,15 @@ void server::start() {
   if (s.started) return;
   ::signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
-  s.listen_fd = open_listener(s.ctx.cfg.listen);
+  const std::size_t backlog = s.ctx.cfg.admission.backlog_max;
+  s.listen_fd = open_listener(s.ctx.cfg.listen, static_cast<int>(backlog));
+  s.ctx.admission.set_backlog(backlog);
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   ::getsockname(s.listen_fd, reinterpret_cast<sockaddr*>(&ss), &len);
   s.port = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(ss).sin6_port
                                           : reinterpret_cast<sockaddr_in&>(ss).sin_port);
-  s.accept = std::make_unique<accept_stage>(s.ctx, s.listen_fd);
+  s.accept = std::make_unique<accept_stage>(s.ctx, s.listen_fd, backlog);
 
   auto& pipe = s.ctx.pipe;
   runtime::stage_handler* handlers[] = {s.accept.get(), &s.read_parse, &s.cache_lookup, &s.disk_io,

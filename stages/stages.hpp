@@ -13,12 +13,15 @@ struct server_context;
 /// with the event loop, and backs off on EMFILE/ENFILE or at the connection limit.
 class accept_stage final : public runtime::stage_handler {
  public:
-  accept_stage(server_context& ctx, int listen_fd) : ctx_(ctx), listen_fd_(listen_fd) {}
+  /// `backlog`: the length `listen_fd` listens with.
+  accept_stage(server_context& ctx, int listen_fd, std::size_t backlog)
+      : ctx_(ctx), listen_fd_(listen_fd), backlog_(backlog) {}
   runtime::stage_index handle(runtime::task& t) override;
 
  private:
   server_context& ctx_;
   int listen_fd_;
+  std::size_t backlog_;  // in force (one accept round runs at a time)
 };
 
 /// read_parse: receives bytes, parses one request head, rejects what is malformed or not allowed

@@ -212,5 +212,80 @@ TEST_F(Admission, AStepInMissLoadIsShedAndThenAdmittedAgain) {
   })) << "still refused after the step";
 }
 
+// At the request limit weir stops accepting: new connections wait in the kernel's listen queue,
+// not in weir's queues (where each would cost an accept, a read and a refusal), and are taken,
+// and answered, as soon as the admitted requests end. No controller here: the limit is set by
+// hand, and two responses that their clients do not read hold both places.
+TEST(AdmissionAccept, AtTheLimitNewConnectionsWaitInTheListenQueueUntilRoomFrees) {
+  hang_guard guard("test AtTheLimitNewConnectionsWaitInTheListenQueueUntilRoomFrees", 120s);
+  test_docroot docroot;
+  const std::string big(1u << 20, 'b');  // far more than the socket buffers hold
+  docroot.write("big.bin", big);
+  docroot.write("small.txt", "small\n");
+  config c;
+  c.root = docroot.root().string();
+  c.listen = "127.0.0.1:0";
+  c.metrics_enabled = true;  // queue timing on, as in production
+  c.admin_enabled = false;
+  c.cache_max_file_bytes = 2u << 20;  // big.bin is a cache hit once read: it holds a request place
+  c.cache_max_bytes = 64u << 20;
+  server srv(c);
+  srv.start();
+  {
+    http_client warm(srv.port());
+    ASSERT_EQ(warm.request(get("/big.bin")).body.size(), big.size());
+  }
+  srv.admission().set_limit(runtime::admission_class::request, 2);
+
+  // Two cache hits admitted whose responses stall: their clients read nothing yet.
+  std::vector<http_client> holders;
+  for (int i = 0; i < 2; ++i) {
+    holders.emplace_back(srv.port(), http_client::options{.receive_buffer = 4096});
+    holders.back().send(get("/big.bin"));
+  }
+  ASSERT_TRUE(eventually(
+      10s, [&] { return srv.admission().in_flight(runtime::admission_class::request) == 2; }))
+      << srv.admission().in_flight(runtime::admission_class::request) << " in flight, "
+      << srv.snapshot().connections_accepted << " accepted, cache hits "
+      << srv.snapshot().cache.hits;
+  const std::uint64_t accepted = srv.snapshot().connections_accepted;
+  ASSERT_EQ(accepted, 3u);
+
+  // Five more connect (the kernel completes the handshake) and send their request.
+  std::vector<http_client> waiting;
+  for (int i = 0; i < 5; ++i) {
+    waiting.emplace_back(srv.port());
+    waiting.back().send(get("/small.txt"));
+  }
+  ASSERT_TRUE(eventually(10s, [&] { return srv.snapshot().accept_pauses >= 1; }));
+  // Paused: none of them was taken in, so none was refused either.
+  EXPECT_EQ(srv.snapshot().connections_accepted, accepted);
+  for (auto& w : waiting) {
+    w.set_timeout(50ms);
+    response r;
+    EXPECT_EQ(w.try_read_response(r), read_status::timeout);
+    w.set_timeout(http_client::default_timeout);
+  }
+
+  // The holders read their responses: both places free, accepting resumes, all five answered.
+  for (auto& h : holders) {
+    const response r = h.read_response();
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body.size(), big.size());
+  }
+  for (auto& w : waiting) {
+    const response r = w.read_response();
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, "small\n");
+  }
+  const server_snapshot s = srv.snapshot();
+  EXPECT_EQ(s.connections_accepted, accepted + 5);
+  std::uint64_t shed = 0;
+  for (const auto& k : s.shed)
+    for (const auto v : k) shed += v;
+  EXPECT_EQ(shed, 0u);
+  srv.stop(2s);
+}
+
 }  // namespace
 }  // namespace weir::test

@@ -249,5 +249,107 @@ TEST(AdmissionPolicy, AStepAndBackCutsThenRecoversWithinAFewWindows) {
   EXPECT_GT(run.limit(req), before);
 }
 
+// --- the listen backlog ------------------------------------------------------------------------
+
+/// A window for the backlog: `answered` request-class completions in 100 ms, `refused` by the
+/// limit, `pauses` of accepting, with `backlog` asked for so far.
+admission_sample backlog_window(std::int64_t now_ms, std::uint64_t answered, std::uint64_t refused,
+                                std::uint64_t pauses, std::size_t backlog) {
+  admission_sample s;
+  s.now_ms = now_ms;
+  s.window_ms = period_ms;
+  s.classes[req] = window(100, answered, 0, 1, refused, 50);
+  s.accept_pauses = pauses;
+  s.backlog = backlog;
+  return s;
+}
+
+TEST(AdmissionBacklog, HeldBackItHoldsWhatTheTargetsShareAllowsAtTheAnsweredRate) {
+  admission_settings cfg;  // target 100 ms, share 0.5
+  admission_state st;
+  // 250 answered in 100 ms: 2500/s x 0.1 s x 0.5 = 125 connections.
+  const auto d = decide_backlog(backlog_window(100, 250, 0, 3, 4096), st, cfg);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->from, 4096u);
+  EXPECT_EQ(d->to, 125u);
+  EXPECT_NE(d->why.find("3 accept pauses"), std::string::npos) << d->why;
+  // Refusals alone press too.
+  admission_state st2;
+  const auto r = decide_backlog(backlog_window(100, 250, 7, 0, 4096), st2, cfg);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->to, 125u);
+}
+
+TEST(AdmissionBacklog, NoPressureLeavesTheListenersOwnLength) {
+  admission_settings cfg;
+  admission_state st;
+  for (std::int64_t t = 100; t <= 3000; t += 100)
+    EXPECT_FALSE(decide_backlog(backlog_window(t, 250, 0, 0, 4096), st, cfg).has_value()) << t;
+}
+
+TEST(AdmissionBacklog, ItStaysWithinTheBounds) {
+  admission_settings cfg;
+  cfg.backlog_min = 32;
+  cfg.backlog_max = 1000;
+  admission_state st;
+  auto d = decide_backlog(backlog_window(100, 10, 0, 1, 1000), st, cfg);  // 5 by the rate
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->to, 32u);
+  admission_state st2;
+  d = decide_backlog(backlog_window(100, 100000, 0, 1, 1000), st2, cfg);  // 50,000 by the rate
+  EXPECT_FALSE(d.has_value());  // already at the upper bound
+}
+
+TEST(AdmissionBacklog, SmallChangesAreNotMadeAndTheRateIsSmoothed) {
+  admission_settings cfg;
+  admission_state st;
+  auto d = decide_backlog(backlog_window(100, 200, 0, 1, 4096), st, cfg);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->to, 100u);
+  // One noisy window at 240 smooths to 2200/s: 110, a tenth more: left alone.
+  EXPECT_FALSE(decide_backlog(backlog_window(200, 240, 0, 1, 100), st, cfg).has_value());
+  // A window at a third of the rate smooths to 1433/s: 72, a quarter less or more: made.
+  d = decide_backlog(backlog_window(300, 67, 0, 1, 100), st, cfg);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->to, 72u);
+}
+
+TEST(AdmissionBacklog, ItGrowsBackASecondAfterThePressureEnds) {
+  admission_settings cfg;
+  admission_state st;
+  ASSERT_TRUE(decide_backlog(backlog_window(100, 250, 0, 2, 4096), st, cfg).has_value());
+  // Calm windows: nothing for the first second, then back to backlog_max.
+  std::int64_t t = 200;
+  for (; t < 1200; t += 100)
+    EXPECT_FALSE(decide_backlog(backlog_window(t, 250, 0, 0, 125), st, cfg).has_value()) << t;
+  const auto d = decide_backlog(backlog_window(t, 250, 0, 0, 125), st, cfg);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->to, 4096u);
+  EXPECT_NE(d->why.find("no load held back for 1000 ms"), std::string::npos) << d->why;
+  // Pressure within the second restarts it.
+  admission_state st2;
+  ASSERT_TRUE(decide_backlog(backlog_window(100, 250, 0, 2, 4096), st2, cfg).has_value());
+  EXPECT_FALSE(decide_backlog(backlog_window(600, 250, 0, 0, 125), st2, cfg).has_value());
+  EXPECT_FALSE(decide_backlog(backlog_window(700, 250, 0, 1, 125), st2, cfg).has_value());
+  EXPECT_FALSE(decide_backlog(backlog_window(1600, 250, 0, 0, 125), st2, cfg).has_value());
+}
+
+TEST(AdmissionBacklog, OffOrAShareOfZeroGivesBackTheFullLength) {
+  admission_settings cfg;
+  cfg.backlog_share = 0;
+  admission_state st;
+  auto d = decide_backlog(backlog_window(100, 250, 5, 5, 125), st, cfg);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->to, 4096u);
+  EXPECT_FALSE(decide_backlog(backlog_window(100, 250, 5, 5, 4096), st, cfg).has_value());
+  admission_settings off;
+  off.enabled = false;
+  admission_state st2;
+  d = decide_backlog(backlog_window(100, 250, 5, 5, 125), st2, off);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->to, 4096u);
+  EXPECT_NE(d->why.find("off"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace weir::controllers

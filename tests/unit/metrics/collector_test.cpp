@@ -279,6 +279,8 @@ TEST_F(CollectorTest, EveryFamilyIsNamedTypedAndDocumented) {
       {"weir_cache_entries", MetricType::Gauge},
       {"weir_cache_capacity_bytes", MetricType::Gauge},
       {"weir_build_info", MetricType::Gauge},
+      {"weir_accept_pauses_total", MetricType::Counter},
+      {"weir_listen_backlog", MetricType::Gauge},
   };
   std::map<std::string, MetricType> got;
   for (const auto& f : families) {
@@ -318,9 +320,9 @@ TEST(Collector, EverySeriesExistsAtZero) {
   for (const auto& f : families) series += f.metric.size();
   // 8 per-stage families of one series and rejected (3 reasons), 2 per group, 64 requests,
   // 6 close reasons, 9 sheds (3 classes x 3 reasons), 5 admission families of 2 classes and
-  // 17 families of one series. (Controller actions come from the control loop, which lists
+  // 19 families of one series. (Controller actions come from the control loop, which lists
   // every known action at 0; none here.)
-  EXPECT_EQ(series, 8 + 3 + 2 + 64 + 6 + 9 + 5 * 2 + 17);
+  EXPECT_EQ(series, 8 + 3 + 2 + 64 + 6 + 9 + 5 * 2 + 19);
   const std::string text = expose(families);
   EXPECT_TRUE(has_line(text, "weir_stage_rejected_total{reason=\"timeout\",stage=\"send\"} 0"));
   EXPECT_TRUE(
