@@ -56,6 +56,7 @@ std::vector<admission_decision> decide_admission(const admission_sample& s, admi
         out.push_back({cls, c.limit, runtime::admission_gate::unlimited, "admission control off"});
       continue;
     }
+    if (c.partial) continue;  // its window goes on
     const std::size_t limit = std::clamp(c.limit, cfg.min_limit, cfg.max_limit);
     std::size_t to = limit;
     std::string why;
@@ -66,7 +67,9 @@ std::vector<admission_decision> decide_admission(const admission_sample& s, admi
                       static_cast<double>(c.over_target) > allowed;
     // The limit holds the load back: it refused, or what was in flight came near it.
     const bool binding = c.refused > 0 || c.peak_in_flight * 10 >= limit * 9;
-    const bool under = (c.completed >= cfg.min_samples || c.refused > 0) &&
+    // Refusals let a window with few answers raise, but never one with none: nothing says the
+    // target is met while nothing completes (a limit must not creep up under timeouts).
+    const bool under = (c.completed >= cfg.min_samples || (c.refused > 0 && c.completed > 0)) &&
                        static_cast<double>(c.over_target) <= allowed / 2;
     if (over && !settling) {
       // Little's law: at the same throughput, in flight scales with latency. Cut what was in

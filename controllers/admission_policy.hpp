@@ -29,7 +29,13 @@ struct admission_class_sample {
   std::uint64_t percentile_ns = 0;  // the settings' percentile of their latency (bucketed)
   std::size_t limit = 0;            // in force during the window
   std::size_t peak_in_flight = 0;   // the most at once in the window
+  /// The window is still short of answers and goes on (the sensor's call): hold, decide nothing.
+  bool partial = false;
 };
+
+/// A class's window is extended while it has fewer than min_samples answers, up to this many
+/// periods (a slow class, such as misses on a slow disk, still gets decisions).
+inline constexpr std::int64_t max_window_periods = 10;
 
 struct admission_sample {
   std::int64_t now_ms = 0;

@@ -146,6 +146,8 @@ void control_loop::run_once(std::int64_t now_ms) {
     if (admission_first) {
       gate_before_ = gate_->take_window();
       gate_before_ms_ = now_ms;
+      class_since_ms_.fill(now_ms);
+      class_peak_.fill(0);
     } else {
       run_admission(now_ms);
     }
@@ -154,20 +156,39 @@ void control_loop::run_once(std::int64_t now_ms) {
 
 void control_loop::run_admission(std::int64_t now_ms) {
   const runtime::admission_snapshot now = gate_->take_window();
-  const std::int64_t window_ms = now_ms - gate_before_ms_;
-  if (window_ms <= 0) return;
+  if (now_ms <= gate_before_ms_) return;
   std::vector<admission_decision> decisions;
   std::optional<backlog_decision> backlog;
   admission_settings settings;
   {
     std::lock_guard lock(mutex_);
     settings = admission_settings_;
-    const admission_sample s =
-        admission_window(now, gate_before_, now_ms, window_ms, settings.percentile);
+    // One sample, each class over its own window (its start kept in gate_before_), the accept
+    // pauses over this period.
+    const std::int64_t request_window =
+        now_ms - class_since_ms_[static_cast<std::size_t>(runtime::admission_class::request)];
+    admission_sample s =
+        admission_window(now, gate_before_, now_ms, request_window, settings.percentile);
+    for (std::size_t i = 0; i < runtime::admission_classes; ++i) {
+      admission_class_sample& c = s.classes[i];
+      class_peak_[i] = std::max(class_peak_[i], now.classes[i].peak_in_flight);
+      c.peak_in_flight = class_peak_[i];
+      // Too few answers to say anything: the window goes on, up to max_window_periods.
+      c.partial = settings.enabled && c.completed < settings.min_samples &&
+                  now_ms - class_since_ms_[i] < max_window_periods * settings.period.count();
+    }
     decisions = decide_admission(s, admission_state_, settings);
     backlog = decide_backlog(s, admission_state_, settings);
+    for (std::size_t i = 0; i < runtime::admission_classes; ++i) {
+      if (s.classes[i].partial) continue;
+      gate_before_.classes[i] = now.classes[i];
+      class_since_ms_[i] = now_ms;
+      class_peak_[i] = now.classes[i].in_flight;
+    }
   }
-  gate_before_ = now;
+  gate_before_.accept_pauses = now.accept_pauses;
+  gate_before_.backlog = now.backlog;
+  gate_before_.target_ns = now.target_ns;
   gate_before_ms_ = now_ms;
   const auto shown = [](std::size_t limit) {
     return limit == runtime::admission_gate::unlimited ? std::size_t{0} : limit;

@@ -148,8 +148,12 @@ class control_loop {
   grouping_state grouping_state_;
   admission_state admission_state_;
   runtime::admission_gate* const gate_;
-  runtime::admission_snapshot gate_before_;  // the admission window's start (control thread)
-  std::int64_t gate_before_ms_ = 0;
+  // The admission windows (control thread). Each class's window runs until it holds
+  // min_samples answers or max_window_periods periods: its start, and its peak in flight so far.
+  runtime::admission_snapshot gate_before_;
+  std::int64_t gate_before_ms_ = 0;  // the last period's end (accept pauses are per period)
+  std::array<std::int64_t, runtime::admission_classes> class_since_ms_{};
+  std::array<std::size_t, runtime::admission_classes> class_peak_{};
   std::deque<decision_record> recent_;
   std::map<std::pair<std::string, std::string>, std::uint64_t> counts_;
   // Dry-run changes nothing, so a policy takes the same decision every period: repeats of the

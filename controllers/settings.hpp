@@ -89,7 +89,8 @@ struct admission_settings {
   /// Well under target (at most half the allowed share over it) and bound by the limit: times
   /// this, at least +1.
   double increase = 1.5;
-  /// A window with fewer completions than this decides nothing (noise), unless it refused.
+  /// A class's window runs until it has this many answers (at most max_window_periods); one
+  /// that ends with fewer decides nothing, except a raise when it refused and answered some.
   std::uint64_t min_samples = 20;
   /// The kernel's listen queue, where connections wait unseen while accepting is paused: while
   /// the request limit holds the load back it is sized to what `backlog_share` of the target

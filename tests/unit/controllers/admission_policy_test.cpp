@@ -169,6 +169,31 @@ TEST(AdmissionPolicy, RefusedRequestsAreNotLatencySamples) {
   EXPECT_EQ(d[0].to, 15u);  // one step, x1.5: not a jump to what was refused
 }
 
+TEST(AdmissionPolicy, RefusalsWithNothingAnsweredNeverRaise) {
+  // Everything admitted is stuck (a disk that stopped): refusals alone do not say the target is
+  // met, so the limit holds instead of creeping up under timeouts.
+  admission_run run;
+  run.set_limit(req, 20);
+  EXPECT_TRUE(run.step([](std::size_t l) { return window(l, 0, 0, 0, 500, l); }).empty());
+  EXPECT_EQ(run.limit(req), 20u);
+}
+
+TEST(AdmissionPolicy, APartialWindowDecidesNothing) {
+  // The sensor extends a window short of answers: even far over the target it holds, and the
+  // complete window then cuts.
+  admission_run run;
+  run.set_limit(req, 300);
+  EXPECT_TRUE(run.step([](std::size_t l) {
+                   auto c = window(l, 8, 8, 2000, 0, 300);
+                   c.partial = true;
+                   return c;
+                 })
+                  .empty());
+  const auto d = run.step([](std::size_t l) { return window(l, 24, 24, 2000, 0, 300); });
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].to, 150u);  // clamped to decrease_min
+}
+
 TEST(AdmissionPolicy, ClassesAreSeparate) {
   // A slow disk: misses over the target, hits fast. Only the miss limit falls.
   admission_run run;

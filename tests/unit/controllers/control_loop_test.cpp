@@ -248,5 +248,52 @@ TEST_F(regroup_test, the_grouping_controller_fuses_an_idle_pipeline_and_dry_run_
   }));
 }
 
+// The admission controller's windows: a class with fewer answers than min_samples in a period
+// (misses on a slow disk) is not left undecided forever: its window goes on until it has them.
+TEST(ControlLoopAdmission, ASlowClassesWindowGoesOnUntilItHoldsEnoughAnswers) {
+  runtime::pipeline pipe;
+  runtime::admission_gate gate;
+  control_loop::options o;
+  o.pool.enabled = false;
+  o.grouping.enabled = false;
+  o.admission.min_samples = 20;  // period 100 ms, target 100 ms
+  o.gate = &gate;
+  control_loop loop(pipe, o);
+  const auto miss = runtime::admission_class::miss;
+  // Eight misses answered a period, each in 500 ms, with eight in flight.
+  const auto answer_eight = [&] {
+    for (int i = 0; i < 8; ++i) ASSERT_TRUE(gate.try_admit(miss));
+    for (int i = 0; i < 8; ++i) {
+      gate.record(miss, 500'000'000);
+      gate.release(miss);
+    }
+  };
+  const auto miss_decisions = [&] {
+    std::size_t n = 0;
+    for (const auto& d : loop.recent()) n += d.controller == "admission" && d.group == "miss";
+    return n;
+  };
+  loop.run_once(0);  // the baseline
+  answer_eight();
+  loop.run_once(100);  // 8 answers: the window goes on
+  answer_eight();
+  loop.run_once(200);  // 16
+  EXPECT_EQ(miss_decisions(), 0u);
+  EXPECT_EQ(gate.limit(miss), o.admission.max_limit);
+  answer_eight();
+  loop.run_once(300);  // 24, all over the target: cut from the 8 in flight at most
+  ASSERT_EQ(miss_decisions(), 1u);
+  EXPECT_EQ(gate.limit(miss), 4u);  // 8 x 0.5, the clamp's floor
+  // A class that never gets min_samples answers still ends its window after ten periods, and
+  // then holds (too few answers to cut on): nothing is decided from a handful.
+  for (std::int64_t t = 400; t <= 2000; t += 100) {
+    ASSERT_TRUE(gate.try_admit(miss));
+    gate.record(miss, 500'000'000);
+    gate.release(miss);
+    loop.run_once(t);
+  }
+  EXPECT_EQ(miss_decisions(), 1u);
+}
+
 }  // namespace
 }  // namespace weir::controllers
