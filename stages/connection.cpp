@@ -28,6 +28,7 @@ void connection::reset() {
   status = 0;
   bytes_sent = 0;
   requests = 0;
+  first_bytes_realtime_ns = 0;
 }
 
 bool connection::park(conn_state parked, std::uint8_t wanted, std::int64_t deadline) {

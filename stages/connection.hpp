@@ -95,8 +95,12 @@ struct connection : runtime::task {
   std::int64_t request_start_ms = 0;  // first byte of the request being read (0: none yet)
   std::int64_t request_start_ns = 0;
   // When the request's first bytes were handed to read_parse (the readiness event's dispatch,
-  // so the wait in weir's queue counts): admission control's latency starts here.
+  // so the wait in weir's queue counts), or for a connection's first request when the kernel
+  // received them (`first_bytes_realtime_ns`): admission control's latency starts here.
   std::int64_t arrived_ns = 0;
+  // When the kernel received the connection's first bytes (CLOCK_REALTIME, ns; 0: unknown): the
+  // first request's latency then counts its wait in the listen queue too.
+  std::int64_t first_bytes_realtime_ns = 0;
   // When the connection was accepted or its last response finished: the idle timeout's start.
   std::int64_t idle_since_ms = 0;
   std::int64_t linger_until_ms = 0;  // lingering close: stop draining input then

@@ -1,8 +1,10 @@
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 
 #include "stages/context.hpp"
 #include "stages/http/path.hpp"
@@ -18,6 +20,40 @@ constexpr std::uint64_t max_discarded_body = 64 * 1024;
 constexpr std::size_t linger_turn_bytes = 64 * 1024;
 
 enum class read_outcome { data, would_block, closed, error };
+
+/// A CLOCK_REALTIME instant on the steady clock, through the clocks' offset now (`steady_now`
+/// is now on the steady clock). An instant in the future or more than a minute old (the wall
+/// clock stepped) is not believed: `steady_now` instead.
+std::int64_t steady_of_realtime(std::int64_t realtime_ns, std::int64_t steady_now) {
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  const std::int64_t age = std::int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec - realtime_ns;
+  if (age < 0 || age > 60'000'000'000) return steady_now;
+  return steady_now - age;
+}
+
+/// A new connection's first read: also takes the kernel's receive time of the bytes (the
+/// listener has SO_TIMESTAMPNS, which accepted sockets inherit), so that the first request's
+/// latency counts from when it reached this host, its wait in the listen queue included.
+ssize_t receive_first(connection& c, std::size_t room) {
+  iovec iov{c.in.get() + c.in_end, room};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  const ssize_t n = ::recvmsg(c.fd, &msg, 0);
+  if (n <= 0) return n;
+  for (cmsghdr* h = CMSG_FIRSTHDR(&msg); h != nullptr; h = CMSG_NXTHDR(&msg, h)) {
+    if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_TIMESTAMPNS) {
+      timespec ts;
+      std::memcpy(&ts, CMSG_DATA(h), sizeof ts);
+      c.first_bytes_realtime_ns = std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+    }
+  }
+  return n;
+}
 
 /// Makes room and receives once into `c.in`.
 read_outcome receive(connection& c, std::uint32_t max_buffer) {
@@ -46,7 +82,12 @@ read_outcome receive(connection& c, std::uint32_t max_buffer) {
   // a full read may have left some behind.
   c.use_ready(ready_read);
   const std::size_t room = c.in_cap - c.in_end;
-  const ssize_t n = ::recv(c.fd, c.in.get() + c.in_end, room, 0);
+  ssize_t n;
+  if (c.requests == 0 && c.in_end == 0 && c.first_bytes_realtime_ns == 0) [[unlikely]] {
+    n = receive_first(c, room);
+  } else {
+    n = ::recv(c.fd, c.in.get() + c.in_end, room, 0);
+  }
   if (n > 0) {
     if (static_cast<std::size_t>(n) == room) c.keep_ready(ready_read);
     c.in_end += static_cast<std::uint32_t>(n);
@@ -110,6 +151,9 @@ runtime::stage_index read_parse_stage::handle(runtime::task& t) {
         c.arrived_ns = c.enqueued_ns != 0 && c.enqueued_ns < c.request_start_ns
                            ? c.enqueued_ns
                            : c.request_start_ns;
+        if (c.requests == 0 && c.first_bytes_realtime_ns != 0)
+          c.arrived_ns = std::min(
+              c.arrived_ns, steady_of_realtime(c.first_bytes_realtime_ns, c.request_start_ns));
       }
       const std::string_view buf(c.in.get() + c.in_start, c.in_end - c.in_start);
       const http::parse_result r = http::parse_request(buf, limits, c.req);

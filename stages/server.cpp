@@ -60,6 +60,9 @@ int open_listener(const std::string& listen, int backlog) {
   if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
   const int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  // Receive timestamps, inherited by accepted sockets: admission control times a new
+  // connection's first request from its bytes' arrival (read_parse). Best effort.
+  ::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, backlog) != 0) {
     const int err = errno;
     ::close(fd);

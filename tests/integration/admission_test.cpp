@@ -236,6 +236,9 @@ TEST(AdmissionAccept, AtTheLimitNewConnectionsWaitInTheListenQueueUntilRoomFrees
     ASSERT_EQ(warm.request(get("/big.bin")).body.size(), big.size());
   }
   srv.admission().set_limit(runtime::admission_class::request, 2);
+  // Far above what a small hit takes, even under a sanitizer; below the five's wait (at least
+  // 250 ms of failed reads below).
+  srv.admission().set_target_ns(200'000'000);
 
   // Two cache hits admitted whose responses stall: their clients read nothing yet.
   std::vector<http_client> holders;
@@ -278,6 +281,17 @@ TEST(AdmissionAccept, AtTheLimitNewConnectionsWaitInTheListenQueueUntilRoomFrees
     EXPECT_EQ(r.status, 200);
     EXPECT_EQ(r.body, "small\n");
   }
+  // Their latency counts from their bytes' arrival (the kernel's receive timestamp), so their
+  // wait in the listen queue is in it: each of the five took longer than the target (without
+  // it at most the two holders would). Counted just after each response is sent: wait for all
+  // eight, the warm-up's (a miss) included.
+  const auto request = static_cast<std::size_t>(runtime::admission_class::request);
+  const auto miss = static_cast<std::size_t>(runtime::admission_class::miss);
+  ASSERT_TRUE(eventually(10s, [&] {
+    const runtime::admission_snapshot a = srv.snapshot().admission;
+    return a.classes[request].completed + a.classes[miss].completed == 8;
+  }));
+  EXPECT_GE(srv.snapshot().admission.classes[request].over_target, 5u);
   const server_snapshot s = srv.snapshot();
   EXPECT_EQ(s.connections_accepted, accepted + 5);
   std::uint64_t shed = 0;
