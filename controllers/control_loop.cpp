@@ -55,8 +55,7 @@ control_loop::control_loop(runtime::pipeline& pipe, options opts)
       gate_(opts.gate) {
   if (gate_ != nullptr) {
     // Start open, at the bound: only latency over the target brings a limit down.
-    gate_->set_target_ns(static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(opts.admission.target).count()));
+    apply_to_gate(opts.admission);
     for (std::size_t i = 0; i < runtime::admission_classes; ++i)
       gate_->set_limit(
           static_cast<runtime::admission_class>(i),
@@ -594,10 +593,18 @@ void control_loop::set_admission(const admission_settings& s) {
     std::lock_guard lock(mutex_);
     admission_settings_ = s;
   }
-  if (gate_ != nullptr)
-    gate_->set_target_ns(static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(s.target).count()));
+  if (gate_ != nullptr) apply_to_gate(s);
   wake_.notify_all();
+}
+
+void control_loop::apply_to_gate(const admission_settings& s) {
+  using std::chrono::nanoseconds;
+  const auto ns = [](auto d) { return std::chrono::duration_cast<nanoseconds>(d).count(); };
+  gate_->set_target_ns(static_cast<std::uint64_t>(ns(s.target)));
+  // Per request, so dry run cannot log each refusal it would make: it refuses none.
+  const bool refusing = s.enabled && !s.dry_run;
+  gate_->set_queue_delay(refusing ? ns(s.queue_delay) : 0, ns(s.queue_interval),
+                         ns(std::chrono::steady_clock::now().time_since_epoch()));
 }
 
 std::vector<decision_record> control_loop::recent() const {

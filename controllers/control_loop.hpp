@@ -148,6 +148,8 @@ class control_loop {
   grouping_state grouping_state_;
   admission_state admission_state_;
   runtime::admission_gate* const gate_;
+  /// The target and the queue-delay gate from `s` (the limits are the policy's).
+  void apply_to_gate(const admission_settings& s);
   // The admission windows (control thread). Each class's window runs until it holds
   // min_samples answers or max_window_periods periods: its start, and its peak in flight so far.
   runtime::admission_snapshot gate_before_;

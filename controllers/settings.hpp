@@ -98,6 +98,11 @@ struct admission_settings {
   /// backlog_max]); a second after the pressure ends it goes back to backlog_max, the length
   /// the listener opens with. A share of 0 leaves it at backlog_max.
   double backlog_share = 0.5;
+  /// The fast signal (CoDel): a request that waited longer than `queue_delay` in weir's queue
+  /// before read_parse is refused once that queue has stood above it for `queue_interval`
+  /// (before that, as a burst, it is served up to `target`). 0 turns it off.
+  std::chrono::milliseconds queue_delay{20};
+  std::chrono::milliseconds queue_interval{100};
   std::size_t backlog_min = 16;
   std::size_t backlog_max = 4096;
 

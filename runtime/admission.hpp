@@ -100,6 +100,33 @@ class admission_gate {
   void set_backlog(std::size_t n) { backlog_.store(n, std::memory_order_relaxed); }
   std::size_t backlog() const { return backlog_.load(std::memory_order_relaxed); }
 
+  /// The fast signal, CoDel on weir's queue before read_parse (as Facebook's servers run it):
+  /// true to serve a request that waited `waited_ns` there, false to refuse it. A request that
+  /// waited less than the delay target is served (and the queue was short at `now_ns`); one that
+  /// waited longer is served up to the latency target while the queue was short within the last
+  /// interval (a burst), and refused once the queue has stood above the delay target for a whole
+  /// interval (a standing queue: it only adds latency). Two relaxed loads in the common case.
+  bool queue_admit(std::int64_t waited_ns, std::int64_t now_ns) {
+    const std::int64_t delay = queue_delay_ns_.load(std::memory_order_relaxed);
+    if (delay == 0) return true;  // off
+    if (waited_ns < delay) {
+      // At most one store per millisecond, so the line is not written by every request.
+      if (now_ns - last_short_ns_.load(std::memory_order_relaxed) > 1'000'000)
+        last_short_ns_.store(now_ns, std::memory_order_relaxed);
+      return true;
+    }
+    const bool standing = now_ns - last_short_ns_.load(std::memory_order_relaxed) >
+                          queue_interval_ns_.load(std::memory_order_relaxed);
+    return waited_ns <= (standing ? delay : static_cast<std::int64_t>(target_ns()));
+  }
+  /// Sets the delay target (0: off) and the interval; the queue counts as short at `now_ns`.
+  void set_queue_delay(std::int64_t delay_ns, std::int64_t interval_ns, std::int64_t now_ns) {
+    queue_interval_ns_.store(interval_ns, std::memory_order_relaxed);
+    last_short_ns_.store(now_ns, std::memory_order_relaxed);
+    queue_delay_ns_.store(delay_ns, std::memory_order_relaxed);
+  }
+  std::int64_t queue_delay_ns() const { return queue_delay_ns_.load(std::memory_order_relaxed); }
+
   void set_target_ns(std::uint64_t ns) { target_ns_.store(ns, std::memory_order_relaxed); }
   std::uint64_t target_ns() const { return target_ns_.load(std::memory_order_relaxed); }
   std::size_t in_flight(admission_class c) const {
@@ -133,6 +160,8 @@ class admission_gate {
   mutable std::array<slot, admission_classes> slots_{};  // peaks restart in take_window
   alignas(64) std::atomic<std::uint64_t> target_ns_{100'000'000};
   std::atomic<std::size_t> backlog_{0};
+  std::atomic<std::int64_t> queue_delay_ns_{0}, queue_interval_ns_{100'000'000};
+  alignas(64) std::atomic<std::int64_t> last_short_ns_{0};  // written about once per ms
   mutable per_thread<block> counters_;  // local() on the request path; folded when asked
 };
 

@@ -76,6 +76,7 @@ constexpr ratio_range percentile_range{0.5, 0.9999};
 constexpr range admission_limit_range{1, 1'000'000};  // requests in flight per class
 constexpr ratio_range decrease_range{0.05, 0.99};
 constexpr ratio_range backlog_share_range{0, 1};
+constexpr duration_range<milliseconds> queue_delay_range{milliseconds(0), milliseconds(10'000)};
 constexpr ratio_range increase_range{1.01, 10};
 constexpr range admission_samples_range{1, 1'000'000};
 constexpr range backlog_range{1, 65535};  // listen(2) queue length; the kernel caps at somaxconn
@@ -307,6 +308,8 @@ void knobs(Settings& s, F&& f) {
     f("decrease_max", s.decrease_max, decrease_range);
     f("increase", s.increase, increase_range);
     f("min_samples", s.min_samples, admission_samples_range);
+    f("queue_delay", s.queue_delay, queue_delay_range);
+    f("queue_interval", s.queue_interval, admission_period_range);
     f("backlog_share", s.backlog_share, backlog_share_range);
     f("backlog_min", s.backlog_min, backlog_range);
     f("backlog_max", s.backlog_max, backlog_range);

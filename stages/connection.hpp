@@ -101,6 +101,7 @@ struct connection : runtime::task {
   // When the kernel received the connection's first bytes (CLOCK_REALTIME, ns; 0: unknown): the
   // first request's latency then counts its wait in the listen queue too.
   std::int64_t first_bytes_realtime_ns = 0;
+  std::int64_t queue_wait_ns = 0;  // the request's wait in weir's queue before read_parse
   // When the connection was accepted or its last response finished: the idle timeout's start.
   std::int64_t idle_since_ms = 0;
   std::int64_t linger_until_ms = 0;  // lingering close: stop draining input then

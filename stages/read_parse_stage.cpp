@@ -151,6 +151,10 @@ runtime::stage_index read_parse_stage::handle(runtime::task& t) {
         c.arrived_ns = c.enqueued_ns != 0 && c.enqueued_ns < c.request_start_ns
                            ? c.enqueued_ns
                            : c.request_start_ns;
+        // Its wait in weir's queue before read_parse (the fast signal; the listen queue's wait
+        // is not in it: a connection taken in has cost its accept and read already).
+        c.queue_wait_ns =
+            c.arrived_ns != c.request_start_ns ? c.request_start_ns - c.arrived_ns : 0;
         if (c.requests == 0 && c.first_bytes_realtime_ns != 0)
           c.arrived_ns = std::min(
               c.arrived_ns, steady_of_realtime(c.first_bytes_realtime_ns, c.request_start_ns));
@@ -198,6 +202,8 @@ runtime::stage_index read_parse_stage::handle(runtime::task& t) {
           ctx_.shed(c, shed_class::request, shed_reason::fault);
           return runtime::stage_done;
         }
+        if (!ctx_.admission.queue_admit(c.queue_wait_ns, c.request_start_ns)) [[unlikely]]
+          return ctx_.refuse(c, shed_class::request, shed_reason::queue_delay);
         return ctx_.admit(c);  // on to cache_lookup, or refused before any cache or disk work
       }
       if (c.in_end - c.in_start >= max_buffer) {  // the parser should have said 414/431

@@ -48,9 +48,9 @@ enum class shed_class : std::uint8_t { request, miss, connection };
 
 /// Why (the `reason` label): `queue_full`, a hop's queue was full; `limit`, the class was at its
 /// admission limit; `fault`, --fault-shed.
-inline constexpr const char* shed_reason_names[] = {"queue_full", "limit", "fault"};
+inline constexpr const char* shed_reason_names[] = {"queue_full", "limit", "queue_delay", "fault"};
 inline constexpr std::size_t shed_reason_count = std::size(shed_reason_names);
-enum class shed_reason : std::uint8_t { queue_full, limit, fault };
+enum class shed_reason : std::uint8_t { queue_full, limit, queue_delay, fault };
 
 /// --fault-shed (experiments): refuse every GET and HEAD, keeping the connection or closing it.
 enum class fault_shed_mode : std::uint8_t { off, keep, close };

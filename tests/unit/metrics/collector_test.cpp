@@ -319,10 +319,10 @@ TEST(Collector, EverySeriesExistsAtZero) {
   std::size_t series = 0;
   for (const auto& f : families) series += f.metric.size();
   // 8 per-stage families of one series and rejected (3 reasons), 2 per group, 64 requests,
-  // 6 close reasons, 9 sheds (3 classes x 3 reasons), 5 admission families of 2 classes and
+  // 6 close reasons, 12 sheds (3 classes x 4 reasons), 5 admission families of 2 classes and
   // 19 families of one series. (Controller actions come from the control loop, which lists
   // every known action at 0; none here.)
-  EXPECT_EQ(series, 8 + 3 + 2 + 64 + 6 + 9 + 5 * 2 + 19);
+  EXPECT_EQ(series, 8 + 3 + 2 + 64 + 6 + 12 + 5 * 2 + 19);
   const std::string text = expose(families);
   EXPECT_TRUE(has_line(text, "weir_stage_rejected_total{reason=\"timeout\",stage=\"send\"} 0"));
   EXPECT_TRUE(

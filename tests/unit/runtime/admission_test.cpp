@@ -109,5 +109,44 @@ TEST(AdmissionGate, TheLimitHoldsUnderContention) {
   EXPECT_LE(s.classes[ri].peak_in_flight, 3u);
 }
 
+// --- the fast signal: CoDel on the queue before read_parse (a fake clock, in ns) ---------------
+
+constexpr std::int64_t ms_ns = 1'000'000;
+
+TEST(AdmissionQueueDelay, OffServesEverything) {
+  admission_gate g;
+  EXPECT_TRUE(g.queue_admit(10'000 * ms_ns, 0));
+  g.set_queue_delay(0, 100 * ms_ns, 0);
+  EXPECT_TRUE(g.queue_admit(10'000 * ms_ns, 50 * ms_ns));
+}
+
+TEST(AdmissionQueueDelay, ABurstIsServedUpToTheTargetAStandingQueueIsRefused) {
+  admission_gate g;  // latency target 100 ms
+  const std::int64_t t0 = 1'000 * ms_ns;
+  g.set_queue_delay(20 * ms_ns, 100 * ms_ns, t0);
+  // A burst: the queue was short 50 ms ago, so waits up to the latency target are served...
+  EXPECT_TRUE(g.queue_admit(5 * ms_ns, t0));
+  EXPECT_TRUE(g.queue_admit(60 * ms_ns, t0 + 50 * ms_ns));
+  EXPECT_TRUE(g.queue_admit(100 * ms_ns, t0 + 90 * ms_ns));
+  // ...but a request that waited past the target itself is not.
+  EXPECT_FALSE(g.queue_admit(101 * ms_ns, t0 + 95 * ms_ns));
+  // No short wait for a whole interval: the queue stands, and a wait past the delay target is
+  // refused...
+  EXPECT_FALSE(g.queue_admit(21 * ms_ns, t0 + 101 * ms_ns));
+  EXPECT_FALSE(g.queue_admit(60 * ms_ns, t0 + 150 * ms_ns));
+  // ...while a short one is served and ends the standing queue.
+  EXPECT_TRUE(g.queue_admit(19 * ms_ns, t0 + 160 * ms_ns));
+  EXPECT_TRUE(g.queue_admit(60 * ms_ns, t0 + 200 * ms_ns));
+  EXPECT_FALSE(g.queue_admit(60 * ms_ns, t0 + 261 * ms_ns));  // an interval after it: standing
+}
+
+TEST(AdmissionQueueDelay, TheStartCountsAsShort) {
+  admission_gate g;
+  const std::int64_t t0 = 5'000 * ms_ns;
+  g.set_queue_delay(20 * ms_ns, 100 * ms_ns, t0);
+  EXPECT_TRUE(g.queue_admit(50 * ms_ns, t0 + 99 * ms_ns));
+  EXPECT_FALSE(g.queue_admit(50 * ms_ns, t0 + 101 * ms_ns));
+}
+
 }  // namespace
 }  // namespace weir::runtime
