@@ -603,8 +603,7 @@ void control_loop::apply_to_gate(const admission_settings& s) {
   gate_->set_target_ns(static_cast<std::uint64_t>(ns(s.target)));
   // Per request, so dry run cannot log each refusal it would make: it refuses none.
   const bool refusing = s.enabled && !s.dry_run;
-  gate_->set_queue_delay(refusing ? ns(s.queue_delay) : 0, ns(s.queue_interval),
-                         ns(std::chrono::steady_clock::now().time_since_epoch()));
+  gate_->set_queue_delay(refusing ? ns(s.queue_delay) : 0, ns(s.queue_interval));
 }
 
 std::vector<decision_record> control_loop::recent() const {

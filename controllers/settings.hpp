@@ -101,7 +101,7 @@ struct admission_settings {
   /// The fast signal (CoDel): a request that waited longer than `queue_delay` in weir's queue
   /// before read_parse is refused once that queue has stood above it for `queue_interval`
   /// (before that, as a burst, it is served up to `target`). 0 turns it off.
-  std::chrono::milliseconds queue_delay{20};
+  std::chrono::milliseconds queue_delay{0};  // off by default: see docs/controllers.md
   std::chrono::milliseconds queue_interval{100};
   std::size_t backlog_min = 16;
   std::size_t backlog_max = 4096;

@@ -101,28 +101,36 @@ class admission_gate {
   std::size_t backlog() const { return backlog_.load(std::memory_order_relaxed); }
 
   /// The fast signal, CoDel on weir's queue before read_parse (as Facebook's servers run it):
-  /// true to serve a request that waited `waited_ns` there, false to refuse it. A request that
-  /// waited less than the delay target is served (and the queue was short at `now_ns`); one that
-  /// waited longer is served up to the latency target while the queue was short within the last
-  /// interval (a burst), and refused once the queue has stood above the delay target for a whole
-  /// interval (a standing queue: it only adds latency). Two relaxed loads in the common case.
+  /// true to serve a request that waited `waited_ns` there, false to refuse it. A wait under the
+  /// delay target is served and ends any run of long waits. A longer one is served up to the
+  /// latency target while its run is younger than the interval (a burst), and refused once the
+  /// waits have stayed above the delay target for a whole interval (a standing queue: it only
+  /// adds latency). A gap of an interval without long waits (an idle server) starts a new run.
+  /// Two relaxed loads in the common case; a store at most once a millisecond.
   bool queue_admit(std::int64_t waited_ns, std::int64_t now_ns) {
     const std::int64_t delay = queue_delay_ns_.load(std::memory_order_relaxed);
     if (delay == 0) return true;  // off
     if (waited_ns < delay) {
-      // At most one store per millisecond, so the line is not written by every request.
-      if (now_ns - last_short_ns_.load(std::memory_order_relaxed) > 1'000'000)
-        last_short_ns_.store(now_ns, std::memory_order_relaxed);
+      if (above_since_ns_.load(std::memory_order_relaxed) != 0)
+        above_since_ns_.store(0, std::memory_order_relaxed);
       return true;
     }
-    const bool standing = now_ns - last_short_ns_.load(std::memory_order_relaxed) >
-                          queue_interval_ns_.load(std::memory_order_relaxed);
+    const std::int64_t interval = queue_interval_ns_.load(std::memory_order_relaxed);
+    const std::int64_t since = above_since_ns_.load(std::memory_order_relaxed);
+    const std::int64_t last = last_above_ns_.load(std::memory_order_relaxed);
+    if (since == 0 || now_ns - last > interval) {  // a new run of long waits
+      above_since_ns_.store(now_ns, std::memory_order_relaxed);
+      last_above_ns_.store(now_ns, std::memory_order_relaxed);
+      return waited_ns <= static_cast<std::int64_t>(target_ns());
+    }
+    if (now_ns - last > 1'000'000) last_above_ns_.store(now_ns, std::memory_order_relaxed);
+    const bool standing = now_ns - since >= interval;
     return waited_ns <= (standing ? delay : static_cast<std::int64_t>(target_ns()));
   }
-  /// Sets the delay target (0: off) and the interval; the queue counts as short at `now_ns`.
-  void set_queue_delay(std::int64_t delay_ns, std::int64_t interval_ns, std::int64_t now_ns) {
+  /// Sets the delay target (0: off) and the interval; any run of long waits ends.
+  void set_queue_delay(std::int64_t delay_ns, std::int64_t interval_ns) {
     queue_interval_ns_.store(interval_ns, std::memory_order_relaxed);
-    last_short_ns_.store(now_ns, std::memory_order_relaxed);
+    above_since_ns_.store(0, std::memory_order_relaxed);
     queue_delay_ns_.store(delay_ns, std::memory_order_relaxed);
   }
   std::int64_t queue_delay_ns() const { return queue_delay_ns_.load(std::memory_order_relaxed); }
@@ -161,7 +169,8 @@ class admission_gate {
   alignas(64) std::atomic<std::uint64_t> target_ns_{100'000'000};
   std::atomic<std::size_t> backlog_{0};
   std::atomic<std::int64_t> queue_delay_ns_{0}, queue_interval_ns_{100'000'000};
-  alignas(64) std::atomic<std::int64_t> last_short_ns_{0};  // written about once per ms
+  // The current run of waits above the delay target (0: none), and its latest such wait.
+  alignas(64) std::atomic<std::int64_t> above_since_ns_{0}, last_above_ns_{0};
   mutable per_thread<block> counters_;  // local() on the request path; folded when asked
 };
 

@@ -116,36 +116,41 @@ constexpr std::int64_t ms_ns = 1'000'000;
 TEST(AdmissionQueueDelay, OffServesEverything) {
   admission_gate g;
   EXPECT_TRUE(g.queue_admit(10'000 * ms_ns, 0));
-  g.set_queue_delay(0, 100 * ms_ns, 0);
+  g.set_queue_delay(0, 100 * ms_ns);
   EXPECT_TRUE(g.queue_admit(10'000 * ms_ns, 50 * ms_ns));
 }
 
 TEST(AdmissionQueueDelay, ABurstIsServedUpToTheTargetAStandingQueueIsRefused) {
   admission_gate g;  // latency target 100 ms
   const std::int64_t t0 = 1'000 * ms_ns;
-  g.set_queue_delay(20 * ms_ns, 100 * ms_ns, t0);
-  // A burst: the queue was short 50 ms ago, so waits up to the latency target are served...
+  g.set_queue_delay(20 * ms_ns, 100 * ms_ns);
   EXPECT_TRUE(g.queue_admit(5 * ms_ns, t0));
+  // A burst: long waits for less than an interval are served up to the latency target...
   EXPECT_TRUE(g.queue_admit(60 * ms_ns, t0 + 50 * ms_ns));
   EXPECT_TRUE(g.queue_admit(100 * ms_ns, t0 + 90 * ms_ns));
   // ...but a request that waited past the target itself is not.
   EXPECT_FALSE(g.queue_admit(101 * ms_ns, t0 + 95 * ms_ns));
-  // No short wait for a whole interval: the queue stands, and a wait past the delay target is
+  // Long waits for a whole interval: the queue stands, and a wait past the delay target is
   // refused...
-  EXPECT_FALSE(g.queue_admit(21 * ms_ns, t0 + 101 * ms_ns));
-  EXPECT_FALSE(g.queue_admit(60 * ms_ns, t0 + 150 * ms_ns));
-  // ...while a short one is served and ends the standing queue.
-  EXPECT_TRUE(g.queue_admit(19 * ms_ns, t0 + 160 * ms_ns));
-  EXPECT_TRUE(g.queue_admit(60 * ms_ns, t0 + 200 * ms_ns));
-  EXPECT_FALSE(g.queue_admit(60 * ms_ns, t0 + 261 * ms_ns));  // an interval after it: standing
+  EXPECT_FALSE(g.queue_admit(21 * ms_ns, t0 + 151 * ms_ns));
+  EXPECT_FALSE(g.queue_admit(60 * ms_ns, t0 + 200 * ms_ns));
+  // ...while a short one is served and ends the run.
+  EXPECT_TRUE(g.queue_admit(19 * ms_ns, t0 + 210 * ms_ns));
+  EXPECT_TRUE(g.queue_admit(60 * ms_ns, t0 + 220 * ms_ns));
+  EXPECT_TRUE(g.queue_admit(60 * ms_ns, t0 + 300 * ms_ns));
+  EXPECT_FALSE(g.queue_admit(60 * ms_ns, t0 + 321 * ms_ns));  // an interval after it: standing
 }
 
-TEST(AdmissionQueueDelay, TheStartCountsAsShort) {
+TEST(AdmissionQueueDelay, AnIdleGapIsNotAStandingQueue) {
+  // No requests for a while says nothing about the queue: the first long wait after it starts a
+  // new run (the case a fresh start on a slow machine hit: its first request waited 20+ ms).
   admission_gate g;
   const std::int64_t t0 = 5'000 * ms_ns;
-  g.set_queue_delay(20 * ms_ns, 100 * ms_ns, t0);
-  EXPECT_TRUE(g.queue_admit(50 * ms_ns, t0 + 99 * ms_ns));
-  EXPECT_FALSE(g.queue_admit(50 * ms_ns, t0 + 101 * ms_ns));
+  g.set_queue_delay(20 * ms_ns, 100 * ms_ns);
+  EXPECT_TRUE(g.queue_admit(50 * ms_ns, t0 + 500 * ms_ns));
+  EXPECT_TRUE(g.queue_admit(50 * ms_ns, t0 + 700 * ms_ns));  // 200 ms since the last: a new run
+  EXPECT_TRUE(g.queue_admit(50 * ms_ns, t0 + 760 * ms_ns));
+  EXPECT_FALSE(g.queue_admit(50 * ms_ns, t0 + 800 * ms_ns));  // the run is 100 ms old
 }
 
 }  // namespace
