@@ -245,7 +245,7 @@ void add_connection_families(const server_snapshot& s, std::vector<MetricFamily>
   out.push_back(scalar("weir_accept_pauses_total",
                        "Times accepting paused because weir had no room for more work; the "
                        "connections wait in the listen queue meanwhile.",
-                       MetricType::Counter, static_cast<double>(s.accept_pauses)));
+                       MetricType::Counter, static_cast<double>(s.admission.accept_pauses)));
 
   MetricFamily shed =
       family("weir_shed_total", "Work refused with 503 + Retry-After, by class and reason.",

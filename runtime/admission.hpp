@@ -133,7 +133,6 @@ class admission_gate {
     above_since_ns_.store(0, std::memory_order_relaxed);
     queue_delay_ns_.store(delay_ns, std::memory_order_relaxed);
   }
-  std::int64_t queue_delay_ns() const { return queue_delay_ns_.load(std::memory_order_relaxed); }
 
   void set_target_ns(std::uint64_t ns) { target_ns_.store(ns, std::memory_order_relaxed); }
   std::uint64_t target_ns() const { return target_ns_.load(std::memory_order_relaxed); }

@@ -42,7 +42,6 @@ runtime::stage_index accept_stage::handle(runtime::task&) {
       // go on only by clearing the flag ourselves (whoever clears it owns the listener).
       room = ctx_.accept_room();
       if (room == 0 || !ctx_.accepts_paused_for_load.exchange(false, std::memory_order_acq_rel)) {
-        ctx_.stats.local().accept_pauses.add();
         ctx_.admission.note_accept_pause();
         return runtime::stage_done;
       }

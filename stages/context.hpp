@@ -36,7 +36,7 @@ struct server_stats_block {
   runtime::local_histogram request_duration;
   runtime::local_counter sent_bytes;
   runtime::local_counter requests_begun, requests_ended;
-  runtime::local_counter accepted, accept_backoffs, accept_pauses;
+  runtime::local_counter accepted, accept_backoffs;
   std::array<runtime::local_counter, close_reason_count> closed{};
   std::array<std::array<runtime::local_counter, shed_reason_count>, shed_class_count> shed{};
   runtime::local_counter shed_kept_alive;

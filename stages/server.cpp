@@ -319,7 +319,6 @@ server_snapshot server_context::snapshot() const {
     ended += b.requests_ended.get();
     s.connections_accepted += b.accepted.get();
     s.accept_backoffs += b.accept_backoffs.get();
-    s.accept_pauses += b.accept_pauses.get();
     for (std::size_t k = 0; k < shed_class_count; ++k) {
       for (std::size_t r = 0; r < shed_reason_count; ++r) s.shed[k][r] += b.shed[k][r].get();
     }

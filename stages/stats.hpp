@@ -77,7 +77,6 @@ struct server_snapshot {
   std::uint64_t connections_accepted = 0;
   std::array<std::uint64_t, close_reason_count> connections_closed{};
   std::uint64_t accept_backoffs = 0;  // accept paused on EMFILE/ENFILE
-  std::uint64_t accept_pauses = 0;    // accept paused for want of room inside weir (accept_room)
   /// 503s sent to refuse work, by class and reason (indices: shed_class, shed_reason).
   std::array<std::array<std::uint64_t, shed_reason_count>, shed_class_count> shed{};
   /// Of those, the ones whose connection was kept (the request was read completely).

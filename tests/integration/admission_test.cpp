@@ -260,7 +260,7 @@ TEST(AdmissionAccept, AtTheLimitNewConnectionsWaitInTheListenQueueUntilRoomFrees
     waiting.emplace_back(srv.port());
     waiting.back().send(get("/small.txt"));
   }
-  ASSERT_TRUE(eventually(10s, [&] { return srv.snapshot().accept_pauses >= 1; }));
+  ASSERT_TRUE(eventually(10s, [&] { return srv.snapshot().admission.accept_pauses >= 1; }));
   // Paused: none of them was taken in, so none was refused either.
   EXPECT_EQ(srv.snapshot().connections_accepted, accepted);
   for (auto& w : waiting) {
