@@ -3,7 +3,7 @@
 # time, each server pinned to CPU 0 and wrk pinned to CPU 1. See bench/README.md.
 #
 # usage: bench/compare.sh [--duration SECS] [--connections N] [--weir-config FILE] [--label TEXT]
-#                         [--fused] [--metrics] [--help]
+#                         [--fused] [--metrics] [--admission] [--rounds N] [--help]
 # env:   WEIR    weir binary      (default: <repo>/build/release/weir)
 #        SHARED  shared fixtures  (default: <repo>/../shared; uses bench/make-docroot.sh,
 #                                  bench/mix.lua, bench/peers/*.conf.in)
@@ -16,6 +16,7 @@ readonly READY_TIMEOUT_SECS=10 # a server must answer 200 within this after laun
 readonly STOP_TIMEOUT_SECS=15  # then SIGKILL (weir drains for up to timeouts.drain = 10s)
 readonly TARGET_RATIO=0.8      # weir/lighttpd target
 readonly METRICS_TARGET=0.97   # weir/weir(no-metrics) target: metrics cost at most 3 %
+readonly ADMISSION_TARGET=0.98 # weir/weir(no-admission) target: admission control costs at most 2 %
 
 usage() {
   cat <<'EOF'
@@ -24,7 +25,8 @@ Benchmark weir side by side with nginx and lighttpd on 127.0.0.1.
 
 Each server runs alone, pinned to CPU 0 (taskset -c 0); wrk runs pinned to CPU 1
 (wrk -t1 -cN -dSECS --latency). Per workload (the 500 B file /c0/f0.bin, then the SPECweb96 mix
-from mix.lua) the servers run in turn: weir, [weir(no-metrics),] [weir(fused),] nginx, lighttpd.
+from mix.lua) the servers run in turn: weir, [weir(no-metrics),] [weir(no-admission),]
+[weir(fused),] nginx, lighttpd.
 Each run: fresh start, wait until it answers, 2 s warm-up (discarded), measured run, stop.
 weir runs with its metrics endpoint on (the default), on a free loopback port.
 
@@ -36,6 +38,10 @@ weir runs with its metrics endpoint on (the default), on a free loopback port.
                       reported as the column weir(fused)
   --metrics           also run weir with --no-metrics, reported as the column weir(no-metrics),
                       and print the metrics cost weir/weir(no-metrics) (target >= 0.97)
+  --admission         also run weir with controllers.admission.enabled: false, reported as the
+                      column weir(no-admission), and print what admission control costs below
+                      capacity, weir/weir(no-admission) (target >= 0.98); a --weir-config must
+                      then have no controllers: section
   --rounds N          repeat each workload's sequence of servers N times, interleaved, and
                       report the mean requests/s and p99 of each server, 1..100 (default: 1).
                       Small differences (the metrics cost) need several rounds on a noisy host
@@ -64,6 +70,7 @@ WEIR_CONFIG=""
 LABEL=""
 FUSED=0
 METRICS=0
+ADMISSION=0
 ROUNDS=1
 while (($#)); do
   opt=$1
@@ -73,6 +80,7 @@ while (($#)); do
     --help | -h) usage; exit 0 ;;
     --fused) FUSED=1; shift; continue ;;
     --metrics) METRICS=1; shift; continue ;;
+    --admission) ADMISSION=1; shift; continue ;;
     --duration | --connections | --weir-config | --label | --rounds)
       (($# >= 2)) || usage_error "$opt needs a value"
       val=$2; shift 2 ;;
@@ -235,6 +243,20 @@ if ((FUSED)); then
     die "weir rejects the fused configuration: $(cat "$RUNDIR/weir-test-fused.log")"
 fi
 
+# weir(no-admission): the same configuration with admission control off.
+NOADMISSION_CONFIG=$RUNDIR/weir-noadmission.yaml
+if ((ADMISSION)); then
+  if [[ -n $WEIR_CONFIG ]] && grep -q '^controllers:' "$WEIR_CONFIG"; then
+    usage_error "--admission: $WEIR_CONFIG has a controllers: section; set controllers.admission.enabled there instead"
+  fi
+  { [[ -n $WEIR_CONFIG ]] && cat "$WEIR_CONFIG" && echo
+    echo "# added by bench/compare.sh --admission"
+    printf 'controllers:\n  admission:\n    enabled: false\n'; } >"$NOADMISSION_CONFIG"
+  "$WEIR" --root "$DOCROOT" --listen 127.0.0.1:0 --config "$NOADMISSION_CONFIG" \
+    --test-config >"$RUNDIR/weir-test-noadmission.log" 2>&1 ||
+    die "weir rejects the no-admission configuration: $(cat "$RUNDIR/weir-test-noadmission.log")"
+fi
+
 # ---------------------------------------------------------------------------------------- servers
 # A loopback port no socket uses, below the usual ephemeral range (32768..) so that wrk's own
 # client ports never collide with it.
@@ -271,9 +293,10 @@ start_server() {
   CUR_PIDS=()
   CHILD_PID=""
   case $name in
-    weir | weir_fused | weir_nometrics)
+    weir | weir_fused | weir_nometrics | weir_noadmission)
       local cfg=$WEIR_CONFIG metrics=()
       [[ $name == weir_fused ]] && cfg=$FUSED_CONFIG
+      [[ $name == weir_noadmission ]] && cfg=$NOADMISSION_CONFIG
       METRICS_PORT=""
       if [[ $name == weir_nometrics ]]; then
         metrics=(--no-metrics)
@@ -418,10 +441,12 @@ parse_wrk() {
 # ----------------------------------------------------------------------------------------- driver
 SERVERS=(weir)
 ((METRICS)) && SERVERS+=(weir_nometrics)
+((ADMISSION)) && SERVERS+=(weir_noadmission)
 ((FUSED)) && SERVERS+=(weir_fused)
 SERVERS+=(nginx lighttpd)
 WORKLOADS=(c0 mix)
 declare -A DISPLAY=([weir]=weir [weir_nometrics]="weir(no-metrics)" [weir_fused]="weir(fused)"
+  [weir_noadmission]="weir(no-admission)"
   [nginx]=nginx [lighttpd]=lighttpd)
 NAME_WIDTH=12 # progress lines: wide enough for every server's name
 for srv in "${SERVERS[@]}"; do
@@ -440,7 +465,7 @@ log_tail() { # show the end of the current server's log (its run directory goes 
 cat <<EOF
 weir side-by-side benchmark${LABEL:+  [$LABEL]}
   weir:     $WEIR ($("$WEIR" --version 2>/dev/null | head -n 1 || echo "version unknown"))
-  config:   ${WEIR_CONFIG:-built-in defaults}$( ((METRICS)) && echo "; weir(no-metrics): --no-metrics")$( ((FUSED)) && echo "; weir(fused): read_parse+cache_lookup in group 'fast'")
+  config:   ${WEIR_CONFIG:-built-in defaults}$( ((METRICS)) && echo "; weir(no-metrics): --no-metrics")$( ((ADMISSION)) && echo "; weir(no-admission): controllers.admission.enabled false")$( ((FUSED)) && echo "; weir(fused): read_parse+cache_lookup in group 'fast'")
   peers:    $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(lighttpd -v 2>&1 | awk '{print $1}')
   docroot:  $DOCROOT
   load:     taskset -c $LOAD_CPU wrk -t1 -c$CONNECTIONS -d${DURATION}s --latency (after a ${WARMUP_SECS}s warm-up, discarded)
@@ -552,9 +577,11 @@ echo
 echo "Throughput (requests/s, higher is better)${LABEL:+  [$LABEL]}"
 hdr=(workload "weir req/s")
 ((METRICS)) && hdr+=("weir(no-metrics) req/s")
+((ADMISSION)) && hdr+=("weir(no-admission) req/s")
 ((FUSED)) && hdr+=("weir(fused) req/s")
 hdr+=("nginx req/s" "lighttpd req/s" "weir/nginx" "weir/lighttpd")
 ((METRICS)) && hdr+=("weir/no-metrics")
+((ADMISSION)) && hdr+=("weir/no-admission")
 ((FUSED)) && hdr+=("fused/lighttpd")
 fmt="%-16s"
 for ((i = 1; i < ${#hdr[@]}; i++)); do fmt+=" | %${#hdr[i]}s"; done
@@ -564,11 +591,13 @@ printf "$fmt" "${hdr[@]}"
 for wl in "${WORKLOADS[@]}"; do
   row=("${WL_NAME[$wl]}" "$(num "${RPS[$wl:weir]:-}")")
   ((METRICS)) && row+=("$(num "${RPS[$wl:weir_nometrics]:-}")")
+  ((ADMISSION)) && row+=("$(num "${RPS[$wl:weir_noadmission]:-}")")
   ((FUSED)) && row+=("$(num "${RPS[$wl:weir_fused]:-}")")
   row+=("$(num "${RPS[$wl:nginx]:-}")" "$(num "${RPS[$wl:lighttpd]:-}")"
     "$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:nginx]:-}")"
     "$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:lighttpd]:-}")")
   ((METRICS)) && row+=("$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:weir_nometrics]:-}")")
+  ((ADMISSION)) && row+=("$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:weir_noadmission]:-}")")
   ((FUSED)) && row+=("$(ratio "${RPS[$wl:weir_fused]:-}" "${RPS[$wl:lighttpd]:-}")")
   # shellcheck disable=SC2059
   printf "$fmt" "${row[@]}"
@@ -619,6 +648,10 @@ for wl in "${WORKLOADS[@]}"; do
     printf '%-16s metrics cost: weir/weir(no-metrics) = %s (target >= %s)\n' "${WL_NAME[$wl]}:" \
       "$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:weir_nometrics]:-}")" "$METRICS_TARGET"
   fi
+  if ((ADMISSION)); then
+    printf '%-16s admission cost: weir/weir(no-admission) = %s (target >= %s)\n' "${WL_NAME[$wl]}:" \
+      "$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:weir_noadmission]:-}")" "$ADMISSION_TARGET"
+  fi
 done
 
 echo
@@ -636,6 +669,7 @@ for wl in "${WORKLOADS[@]}"; do
   line+=" weir_nginx=$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:nginx]:-}") weir_lighttpd=$r"
   ((FUSED)) && line+=" weir_fused_lighttpd=$(ratio "${RPS[$wl:weir_fused]:-}" "${RPS[$wl:lighttpd]:-}")"
   ((METRICS)) && line+=" metrics_ratio=$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:weir_nometrics]:-}")"
+  ((ADMISSION)) && line+=" admission_ratio=$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:weir_noadmission]:-}")"
   line+=" target=$TARGET_RATIO verdict=$(verdict "$r") duration=$DURATION connections=$CONNECTIONS rounds=$ROUNDS"
   [[ -n $LABEL ]] && line+=" label=$safe_label"
   echo "$line"

@@ -63,6 +63,8 @@ class Bench:
 
     def server(self, name, tag, cap=None, **kw):
         cap = self.args.cap if cap is None else cap
+        if name == "weir" and self.args.weir_args:
+            kw["weir_args"] = list(kw.get("weir_args", ())) + self.args.weir_args.split()
         return servers.Server(name, self.docroot, self.runs / f"{name}-{tag}", cpu=0,
                               cap=cap if cap > 0 else None, weir=str(self.weir),
                               peers_dir=self.shared / "bench" / "peers", **kw)
@@ -246,6 +248,45 @@ def known_capacity(bench, name, workload, model):
 
 
 STEP_PHASES = ((0.5, 10), (3.0, 30), (0.5, 30))  # (share of capacity, seconds)
+STEP_SLOT_MS = 100       # the step's series: one entry per 100 ms
+STEP_TARGET_MS = 100.0   # weir's admission target (controllers.admission.target's default)
+
+
+def per_second(slots, slot_ms):
+    """Whole seconds from a finer series: the counts summed, `p99_ms` the worst slot's (an
+    upper bound of the second's own p99)."""
+    per = max(1, 1000 // slot_ms)
+    out = []
+    for i in range(0, len(slots), per):
+        chunk = slots[i:i + per]
+        row = {"second": i // per}
+        for k in ("sent", "2xx", "503", "other", "errors", "unsent"):
+            row[k] = sum(x.get(k, 0) for x in chunk)
+        row["p99_ms"] = max((x["p99_ms"] for x in chunk), default=0.0)
+        out.append(row)
+    return out
+
+
+def settle_ms(slots, slot_ms, start_s, end_s, bound_ms, key="p99_2xx_sent_ms"):
+    """How long after `start_s` the server settled: from then on to `end_s` every slot answered
+    some 2xx, their p99 (`key`) within `bound_ms`. The end of the last slot that did not, less
+    `start_s`; 0 when none; None when the last one still did not."""
+    first, last = round(start_s * 1000 / slot_ms), round(end_s * 1000 / slot_ms)
+    window = slots[first:last]
+    bad = [i for i, x in enumerate(window) if x["2xx"] == 0 or x[key] > bound_ms]
+    if not bad:
+        return 0
+    if bad[-1] == len(window) - 1:
+        return None
+    return (bad[-1] + 1) * slot_ms
+
+
+def readmit_ms(slots, slot_ms, end_s):
+    """How long after `end_s` every request was admitted again: the end of the last slot with a
+    503 after it, less `end_s`; 0 when there is none."""
+    after = slots[round(end_s * 1000 / slot_ms):]
+    bad = [i for i, x in enumerate(after) if x["503"] > 0]
+    return (bad[-1] + 1) * slot_ms if bad else 0
 
 
 def recovery_seconds(series, step_end_s, base_p99, rate):
@@ -264,8 +305,9 @@ def recovery_seconds(series, step_end_s, base_p99, rate):
 
 
 def run_step(bench):
-    """Experiment 2: 50 % -> 3x for 30 s -> 50 %, c0, per second; weir's pools and topology."""
-    result = {"phases": STEP_PHASES, "series": []}
+    """Experiment 2: 50 % -> 3x for 30 s -> 50 %, c0, per 100 ms; weir's pools and topology."""
+    result = {"phases": STEP_PHASES, "slot_ms": STEP_SLOT_MS, "target_ms": STEP_TARGET_MS,
+              "series": []}
     for model in bench.args.models:
         for name in bench.args.servers:
             tag = f"step-{name}-c0-{model}"
@@ -277,21 +319,34 @@ def run_step(bench):
                 scraper = MetricsScraper(srv.metrics_port) if name == "weir" else None
                 report = bench.load(srv, STEP_PHASES[0][0] * cap, "c0", model, warmup=5,
                                     duration=sum(secs for _, secs in STEP_PHASES),
-                                    profile=profile, tag=tag)
+                                    profile=profile, tag=tag, series_ms=STEP_SLOT_MS)
                 samples = scraper.stop() if scraper else []
-            series = report["series"]
+            slots = report["series"]
+            series = per_second(slots, STEP_SLOT_MS)
             before = [sec["p99_ms"] for sec in series[2:STEP_PHASES[0][1]]]
             base = sorted(before)[len(before) // 2] if before else 0.0
-            end = STEP_PHASES[0][1] + STEP_PHASES[1][1]
+            start = STEP_PHASES[0][1]
+            end = start + STEP_PHASES[1][1]
             rec = recovery_seconds(series, end, base, STEP_PHASES[2][0] * cap)
-            during = series[STEP_PHASES[0][1]:end]
+            settled = settle_ms(slots, STEP_SLOT_MS, start, end, STEP_TARGET_MS)
+            settled_intended = settle_ms(slots, STEP_SLOT_MS, start, end, STEP_TARGET_MS,
+                                         key="p99_2xx_ms")
+            readmitted = readmit_ms(slots, STEP_SLOT_MS, end)
+            during = series[start:end]
             log(f"{name} {model}: capacity {cap:.0f}/s, base p99 {base:.2f} ms, during the step"
                 f" goodput {sum(s['2xx'] for s in during) / max(1, len(during)):.0f}/s,"
                 f" 503 {sum(s['503'] for s in during) / max(1, len(during)):.0f}/s;"
-                f" recovered {'never' if rec is None else f'{rec} s'} after it")
+                f" 2xx p99 (from the write) under {STEP_TARGET_MS:.0f} ms"
+                f" {'never' if settled is None else f'{settled} ms'} into it; every request"
+                f" admitted {readmitted} ms after it; recovered"
+                f" {'never' if rec is None else f'{rec} s'} after it")
             result["series"].append({"server": name, "model": model, "capacity_rps": cap,
                                      "base_p99_ms": base, "recovery_s": rec,
-                                     "seconds": series, "weir_metrics": samples,
+                                     "settle_ms": settled,
+                                     "settle_intended_ms": settled_intended,
+                                     "readmit_ms": readmitted,
+                                     "seconds": series, "slots": slots,
+                                     "weir_metrics": samples,
                                      "summary": loadgen.summary_row(report)})
             bench.save("step", result)
     return result
@@ -406,28 +461,41 @@ def run_refusal(bench):
 SLOW_QUEUE = 4           # the disk serves 4 operations at a time...
 SLOW_LATENCY_MS = 10     # ...each taking 10 ms: 400 operations/s
 SLOW_COLD_FILES = 20000  # 5 KB each, distinct: a cold request is a first touch (lookup + read)
+# ...in directories of 100: FUSE sends the lookups of one directory's names one at a time (8
+# concurrent stats of uncached names in one directory take 8 latencies, in 8 directories one), so
+# one flat cold directory would be a disk that looks up one name at a time, whatever its queue.
+SLOW_COLD_PER_DIR = 100
 SLOW_HOT_RATE = 2000     # hits per second, well under every server's capacity
 SLOW_DURATION = 20
+
+
+def cold_path(i):
+    return f"cold/{i // SLOW_COLD_PER_DIR:03d}/{i:05d}.bin"
+
+
+def cold_dirs():
+    return [f"cold/{d:03d}" for d in range((SLOW_COLD_FILES - 1) // SLOW_COLD_PER_DIR + 1)]
 
 
 def slowdisk_source(bench):
     """The slow disk's content: the docroot's hot classes (c0, c1) and a cold set."""
     src = Path(os.environ.get("TMPDIR", "/tmp")) / "weir-slowdisk-src"
-    marker = src / f"cold/{SLOW_COLD_FILES - 1:05d}.bin"
+    marker = src / cold_path(SLOW_COLD_FILES - 1)
     if not marker.is_file():
         log(f"making the slow disk's content at {src} ({SLOW_COLD_FILES} cold files)")
         for d in ("c0", "c1"):
             (src / d).mkdir(parents=True, exist_ok=True)
             for f in (bench.docroot / d).iterdir():
                 (src / d / f.name).write_bytes(f.read_bytes())
-        (src / "cold").mkdir(exist_ok=True)
+        for d in cold_dirs():
+            (src / d).mkdir(parents=True, exist_ok=True)
         block = bytes(range(256)) * 20  # 5120 bytes
         for i in range(SLOW_COLD_FILES):
-            (src / f"cold/{i:05d}.bin").write_bytes(block)
+            (src / cold_path(i)).write_bytes(block)
     hot = bench.runs / "slowdisk-hot.mix"
     hot.write_text("".join(f"1 /{d}/f{i}.bin\n" for d in ("c0", "c1") for i in range(10)))
     cold = bench.runs / "slowdisk-cold.mix"
-    cold.write_text("".join(f"1 /cold/{i:05d}.bin\n" for i in range(SLOW_COLD_FILES)))
+    cold.write_text("".join(f"1 /{cold_path(i)}\n" for i in range(SLOW_COLD_FILES)))
     return src, hot, cold
 
 
@@ -463,7 +531,8 @@ def run_slowdisk(bench):
     """Experiment 3: hits on a hot set while misses on a cold set queue on a slow disk, past its
     capacity: do hits stay fast? nginx also as its users tune it for slow disks (aio threads)."""
     src, hot_mix, cold_mix = slowdisk_source(bench)
-    cold_rate = SLOW_QUEUE / (SLOW_LATENCY_MS / 1000) / 2 * 2  # 2x the disk's cold capacity
+    # 3x the disk's cold capacity (each miss is a lookup and a read: 200 misses/s)
+    cold_rate = SLOW_QUEUE / (SLOW_LATENCY_MS / 1000) / 2 * 3
     mnt = bench.runs / "slowdisk-mnt"
     result = {"queue": SLOW_QUEUE, "latency_ms": SLOW_LATENCY_MS, "hot_rate": SLOW_HOT_RATE,
               "cold_rate": cold_rate, "servers": []}
@@ -476,13 +545,18 @@ def run_slowdisk(bench):
         disk = SlowDisk(bench.args.slowfs, src, mnt)
         try:
             # uncapped: the disk is the bottleneck here, not the CPU (hits are 2000/s)
+            if name == "weir" and bench.args.weir_args:
+                kw["weir_args"] = bench.args.weir_args.split()
             srv = servers.Server(name, mnt, bench.runs / f"slowdisk-{label}", cpu=0,
                                  cap=None, weir=str(bench.weir),
                                  peers_dir=bench.shared / "bench" / "peers", **kw)
             with srv:
                 host = f"127.0.0.1:{srv.port}"
-                # warm the hot set, then hits alone (the baseline), then hits with cold misses
+                # warm the hot set and the cold directories' entries (one at a time, as FUSE
+                # looks them up: 2 s), then hits alone (the baseline), then hits with cold misses
                 loadgen.run(bench.loadgen, host, 500, cpu=1, mix=hot_mix, duration=3, warmup=0)
+                for d in cold_dirs():
+                    os.stat(mnt / d)
                 alone = loadgen.summary_row(loadgen.run(
                     bench.loadgen, host, SLOW_HOT_RATE, cpu=1, mix=hot_mix, duration=10,
                     warmup=1, timeout=bench.args.timeout, out=bench.runs / f"slowdisk-{label}-alone.json"))
@@ -507,7 +581,9 @@ def run_slowdisk(bench):
         log(f"{label}: hits alone p50 {alone['p50_ms']:.2f} p99 {alone['p99_ms']:.2f} ms; with "
             f"misses p50 {mixed['p50_ms']:.2f} p99 {mixed['p99_ms']:.2f} ms, hit goodput "
             f"{mixed['goodput_rps']:.0f}/s; misses: goodput {cold['goodput_rps']:.0f}/s, p99 "
-            f"{cold['p99_ms']:.0f} ms, timeouts {cold['rate_timeouts']:.0f}/s; disk max waiting "
+            f"{cold['p99_ms']:.0f} ms (2xx from the write {cold['p99_2xx_sent_ms']:.0f} ms, 503"
+            f" {cold['p99_503_sent_ms']:.2f} ms), 503 {cold['rate_503']:.0f}/s, timeouts"
+            f" {cold['rate_timeouts']:.0f}/s; disk max waiting "
             f"{disk_status.get('max_waiting')}")
         result["servers"].append({"server": label, "hits_alone": alone, "hits_with_misses": mixed,
                                   "misses": cold, "disk": disk_status})
@@ -532,6 +608,9 @@ def main():
     p.add_argument("--ramp-start", type=float, default=1000, help="first rate of a ramp (default 1000)")
     p.add_argument("--out", default=str(REPO / "bench" / "results"))
     p.add_argument("--weir", default=str(REPO / "build" / "release" / "weir"))
+    p.add_argument("--weir-args", default="",
+                   help="more arguments for every weir run, e.g. '--log-level debug' (its log is "
+                        "in the run's directory under --out/runs)")
     p.add_argument("--loadgen", default=str(REPO / "build" / "release" / "bench" / "loadgen" / "weir-loadgen"))
     p.add_argument("--shared", default=str(REPO.parent / "shared"))
     p.add_argument("--docroot", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "weir-bench-docroot"))

@@ -172,8 +172,9 @@ class engine {
 
   // Accounting.
   void finish(const request_slot& r, outcome o);
-  second_stats* second_of_now();
-  void roll_second(std::size_t s);
+  slot_stats* slot_of_now();
+  void roll_slot(std::size_t s);
+  void close_slot();
   void arm_timer(std::uint64_t at);
 
   std::uint32_t id_of(const connection& c) const {
@@ -195,8 +196,11 @@ class engine {
   std::uint64_t busy_ = 0;  // connections carrying a request
   std::uint64_t now_ = 0, start_ = 0, measure_start_ = 0, measure_end_ = 0;
   std::uint64_t timeout_ns_ = 0, sweep_ns_ = 0, next_sweep_ = 0, armed_ = 0;
-  std::size_t cur_second_ = 0;
-  histogram second_hist_;
+  std::uint64_t slot_ns_ = 0;
+  std::size_t cur_slot_ = 0;
+  // The current slot's latencies (all intended, 2xx intended, 2xx sent), reset per slot: 32 KiB
+  // and a 4096-bucket scan each per slot, nothing per response beyond a record.
+  histogram slot_hist_, slot_ok_hist_, slot_ok_sent_hist_;
 };
 
 request_slot engine::make_request(std::uint64_t intended, bool measured) {
@@ -305,7 +309,7 @@ void engine::write_request(connection& c) {
   c.sent_at = now_ns();
   if (c.req.measured) {
     ++res_.sent;
-    if (second_stats* s = second_of_now()) ++s->sent;
+    if (slot_stats* s = slot_of_now()) ++s->sent;
   }
 }
 
@@ -401,10 +405,24 @@ void engine::record_response(connection& c) {
   if (c.req.measured) {
     const std::uint64_t now = now_ns();
     now_ = std::max(now_, now);
-    res_.latency.record(now - c.req.intended);
-    res_.service_latency.record(now - c.sent_at);
+    const std::uint64_t intended = now - c.req.intended, sent = now - c.sent_at;
+    res_.latency.record(intended);
+    res_.service_latency.record(sent);
+    if (o == outcome::ok) {
+      res_.ok_latency.record(intended);
+      res_.ok_service_latency.record(sent);
+    } else if (o == outcome::unavailable) {
+      res_.unavailable_latency.record(intended);
+      res_.unavailable_service_latency.record(sent);
+    }
     res_.body_bytes += c.parser.body_bytes();
-    if (second_of_now()) second_hist_.record(now - c.req.intended);
+    if (slot_of_now()) {
+      slot_hist_.record(intended);
+      if (o == outcome::ok) {
+        slot_ok_hist_.record(intended);
+        slot_ok_sent_hist_.record(sent);
+      }
+    }
   }
   finish(c.req, o);
   c.state = phase::idle;  // between requests; the caller decides what comes next
@@ -513,7 +531,7 @@ void engine::finish(const request_slot& r, outcome o) {
   // whichever request it answers (past capacity the window's own requests drain long after it).
   if (o == outcome::ok && now_ >= measure_start_ && now_ < measure_end_) ++res_.ok_in_window;
   if (!r.measured) return;
-  second_stats* s = second_of_now();
+  slot_stats* s = slot_of_now();
   switch (o) {
     case outcome::ok:
       ++res_.ok;
@@ -544,19 +562,29 @@ void engine::finish(const request_slot& r, outcome o) {
   if (s) ++s->errors;
 }
 
-// The series entry for now_ (nullptr before the measured window), closing finished seconds.
-second_stats* engine::second_of_now() {
+// The series entry for now_ (nullptr before the measured window), closing finished slots.
+slot_stats* engine::slot_of_now() {
   if (now_ < measure_start_) return nullptr;
-  const std::size_t s = static_cast<std::size_t>((now_ - measure_start_) / ns_per_s);
-  if (s >= res_.series.size()) roll_second(s);
+  const std::size_t s = static_cast<std::size_t>((now_ - measure_start_) / slot_ns_);
+  if (s >= res_.series.size()) roll_slot(s);
   return &res_.series[s];
 }
 
-void engine::roll_second(std::size_t s) {
-  if (!res_.series.empty()) res_.series[cur_second_].p99_ns = second_hist_.quantile(0.99);
-  second_hist_.reset();
+void engine::roll_slot(std::size_t s) {
+  close_slot();
+  slot_hist_.reset();
+  slot_ok_hist_.reset();
+  slot_ok_sent_hist_.reset();
   res_.series.resize(s + 1);
-  cur_second_ = s;
+  cur_slot_ = s;
+}
+
+void engine::close_slot() {
+  if (res_.series.empty()) return;
+  slot_stats& s = res_.series[cur_slot_];
+  s.p99_ns = slot_hist_.quantile(0.99);
+  s.p99_ok_ns = slot_ok_hist_.quantile(0.99);
+  s.p99_ok_sent_ns = slot_ok_sent_hist_.quantile(0.99);
 }
 
 void engine::arm_timer(std::uint64_t at) {
@@ -571,6 +599,7 @@ void engine::arm_timer(std::uint64_t at) {
 void engine::run() {
   timeout_ns_ = static_cast<std::uint64_t>(cfg_.timeout_s * 1e9);
   sweep_ns_ = std::clamp<std::uint64_t>(timeout_ns_ / 10, 1'000'000, 100'000'000);
+  slot_ns_ = static_cast<std::uint64_t>(cfg_.series_ms) * 1'000'000;
   start_ = now_ns() + 1'000'000;  // a moment to set up before the first arrival
   measure_start_ = start_ + static_cast<std::uint64_t>(cfg_.warmup_s * 1e9);
   measure_end_ = measure_start_ + static_cast<std::uint64_t>(cfg_.duration_s * 1e9);
@@ -642,7 +671,7 @@ void engine::run() {
   for (connection& c : conns_)
     if (c.state == phase::connecting || c.state == phase::writing || c.state == phase::reading)
       finish(c.req, outcome::timeout);
-  if (!res_.series.empty()) res_.series[cur_second_].p99_ns = second_hist_.quantile(0.99);
+  close_slot();
 
   const double mean_lag_ms = res_.dispatch_lag.mean() / 1e6;
   char line[256];

@@ -43,13 +43,17 @@ struct run_config {
   double timeout_s = 5;
   double max_lag_ms = 1;       // mean dispatch lag above this: the generator is the limit
   double max_cpu_share = 0.9;  // CPU use (of one core) above this: the generator is the limit
+  int series_ms = 1000;        // the length of a series slot
   mix requests = mix::single("/");
 };
 
-/// One second of the measured window: what happened in it (by the time of the event).
-struct second_stats {
+/// One slot (series_ms long) of the measured window and the drain after it: what happened in it
+/// (by the time of the event). The p99s are of the responses completed in it, 0 when none.
+struct slot_stats {
   std::uint64_t sent = 0, ok = 0, unavailable = 0, other = 0, errors = 0, unsent = 0;
-  std::uint64_t p99_ns = 0;  // of the responses completed in this second
+  std::uint64_t p99_ns = 0;          // every status, from the intended send time
+  std::uint64_t p99_ok_ns = 0;       // 2xx, from the intended send time
+  std::uint64_t p99_ok_sent_ns = 0;  // 2xx, from the write to the socket
 };
 
 struct run_result {
@@ -64,8 +68,11 @@ struct run_result {
   std::uint64_t body_bytes = 0;
   histogram latency;          // from the intended send time to the end of the response
   histogram service_latency;  // from the write to the socket to the end of the response
-  histogram dispatch_lag;     // intended time to when the loop sent it, a connection being free
-  std::vector<second_stats> series;
+  // The same two of the 2xx and of the 503s alone: a fast 503 must not flatter the 2xx.
+  histogram ok_latency, ok_service_latency;
+  histogram unavailable_latency, unavailable_service_latency;
+  histogram dispatch_lag;  // intended time to when the loop sent it, a connection being free
+  std::vector<slot_stats> series;  // slot i starts i * series_ms after the window's start
 
   double measured_s = 0;  // the measured window's length (duration)
   double cpu_s = 0;       // user + system CPU used during the measured window

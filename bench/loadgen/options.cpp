@@ -32,7 +32,8 @@ An open-loop HTTP/1.1 load generator: requests are sent on schedule whatever the
   --path PATH          request one path (default /)
   --mix FILE           request paths by weight: `WEIGHT PATH` lines, # comments
   --host NAME          the Host header (default: the target)
-  --json FILE          write the summary and the per-second series as JSON
+  --json FILE          write the summary and the series as JSON
+  --series-ms MS       the series' slot length, [10, 60000] (default 1000)
   --max-lag-ms MS      warn when the mean dispatch lag exceeds this, (0, 10000] (default 1)
   --allow-remote       allow a target outside 127.0.0.0/8
   --help               this text
@@ -43,7 +44,7 @@ namespace {
 
 struct raw_flags {
   std::optional<std::string> target, rate, rate_profile, model, connections, session, arrival, seed,
-      warmup, duration, timeout, path, mix, host, json, max_lag;
+      warmup, duration, timeout, path, mix, host, json, max_lag, series_ms;
   bool allow_remote = false, help = false;
 };
 
@@ -70,6 +71,7 @@ constexpr flag_spec flags[] = {
     {"--host", &raw_flags::host, nullptr},
     {"--json", &raw_flags::json, nullptr},
     {"--max-lag-ms", &raw_flags::max_lag, nullptr},
+    {"--series-ms", &raw_flags::series_ms, nullptr},
     {"--allow-remote", nullptr, &raw_flags::allow_remote},
     {"--help", nullptr, &raw_flags::help},
 };
@@ -247,6 +249,8 @@ options parse_options(const std::vector<std::string>& args, long fd_limit) {
   if (raw.timeout) c.timeout_s = number("--timeout", *raw.timeout, 0.01, 600, false, "[0.01, 600]");
   if (raw.max_lag)
     c.max_lag_ms = number("--max-lag-ms", *raw.max_lag, 0, 10000, true, "(0, 10000]");
+  if (raw.series_ms)
+    c.series_ms = static_cast<int>(integer("--series-ms", *raw.series_ms, 10, 60000));
   double total = c.rate * c.warmup_s;
   if (c.profile.empty()) total += c.rate * c.duration_s;
   for (const auto& [rate, secs] : c.profile) total += rate * secs;

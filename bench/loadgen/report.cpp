@@ -30,6 +30,21 @@ std::string latency_line(const char* name, const histogram& h) {
   return line;
 }
 
+std::string p99_line(const char* name, const histogram& intended, const histogram& sent) {
+  char line[200];
+  std::snprintf(line, sizeof line, "  %-9s p99 %9.3f intended, %9.3f sent (%llu responses)\n", name,
+                ms(intended.quantile(0.99)), ms(sent.quantile(0.99)),
+                static_cast<unsigned long long>(intended.count()));
+  return line;
+}
+
+// A slot's start in seconds: an integer when the slots are whole seconds (as before --series-ms).
+nlohmann::json slot_start_s(std::size_t slot, int series_ms) {
+  const std::uint64_t start_ms = slot * static_cast<std::uint64_t>(series_ms);
+  if (series_ms % 1000 == 0) return start_ms / 1000;
+  return static_cast<double>(start_ms) / 1000;
+}
+
 }  // namespace
 
 void print_summary(std::ostream& out, const run_config& c, const run_description& d,
@@ -74,6 +89,8 @@ void print_summary(std::ostream& out, const run_config& c, const run_description
   out << "latency (ms), from the intended send time and from the write to the socket:\n";
   out << latency_line("intended", r.latency);
   out << latency_line("sent", r.service_latency);
+  out << p99_line("2xx", r.ok_latency, r.ok_service_latency);
+  out << p99_line("503", r.unavailable_latency, r.unavailable_service_latency);
   std::snprintf(line, sizeof line,
                 "generator: CPU %.0f %% of a core, dispatch lag mean %.3f ms p99 %.3f ms, "
                 "max backlog %llu, max open %d\n",
@@ -86,15 +103,18 @@ void print_summary(std::ostream& out, const run_config& c, const run_description
 nlohmann::json to_json(const run_config& c, const run_description& d, const run_result& r) {
   nlohmann::json series = nlohmann::json::array();
   for (std::size_t i = 0; i < r.series.size(); ++i) {
-    const second_stats& s = r.series[i];
-    series.push_back({{"second", i},
+    const slot_stats& s = r.series[i];
+    series.push_back({{"second", slot_start_s(i, c.series_ms)},
+                      {"start_ms", i * static_cast<std::uint64_t>(c.series_ms)},
                       {"sent", s.sent},
                       {"2xx", s.ok},
                       {"503", s.unavailable},
                       {"other", s.other},
                       {"errors", s.errors},
                       {"unsent", s.unsent},
-                      {"p99_ms", ms(s.p99_ns)}});
+                      {"p99_ms", ms(s.p99_ns)},
+                      {"p99_2xx_ms", ms(s.p99_ok_ns)},
+                      {"p99_2xx_sent_ms", ms(s.p99_ok_sent_ns)}});
   }
   nlohmann::json profile = nlohmann::json::array();
   for (const auto& [rate, secs] : c.profile) profile.push_back({{"rate", rate}, {"seconds", secs}});
@@ -113,6 +133,7 @@ nlohmann::json to_json(const run_config& c, const run_description& d, const run_
             {"warmup_s", c.warmup_s},
             {"duration_s", c.duration_s},
             {"timeout_s", c.timeout_s},
+            {"series_ms", c.series_ms},
             {"mix_source", d.mix},
             {"mix", mix}}},
           {"summary",
@@ -129,7 +150,11 @@ nlohmann::json to_json(const run_config& c, const run_description& d, const run_
             {"2xx_in_window", r.ok_in_window},
             {"body_bytes", r.body_bytes},
             {"latency_intended", percentiles(r.latency)},
-            {"latency_sent", percentiles(r.service_latency)}}},
+            {"latency_sent", percentiles(r.service_latency)},
+            {"latency_2xx_intended", percentiles(r.ok_latency)},
+            {"latency_2xx_sent", percentiles(r.ok_service_latency)},
+            {"latency_503_intended", percentiles(r.unavailable_latency)},
+            {"latency_503_sent", percentiles(r.unavailable_service_latency)}}},
           {"generator",
            {{"cpu_s", r.cpu_s},
             {"cpu_share", r.cpu_share},

@@ -1,6 +1,6 @@
 #pragma once
 // What a run prints: a one-screen summary for people and a JSON document (summary plus the
-// per-second series) for scripts.
+// series, a slot per --series-ms) for scripts.
 
 #include <iosfwd>
 #include <string>

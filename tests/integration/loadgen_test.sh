@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # weir-loadgen against a real weir: short open-loop runs in both client models, checked through
 # the JSON report (every due request has exactly one outcome, the counts match the schedule, a
-# 404 is "other"), refused connections counted as connect errors, and the operator errors (a
-# non-loopback target, a bad flag: exit 2 and one line).
+# 404 is "other", the 2xx and the 503s timed apart, the series in 1 s and in 100 ms slots),
+# refused connections counted as connect errors, and the operator errors (a non-loopback target,
+# a bad flag: exit 2 and one line).
 # Usage: loadgen_test.sh /path/to/weir /path/to/weir-loadgen
 set -euo pipefail
 
@@ -83,6 +84,10 @@ if load pool --target "$target" --model pool --connections 8 --rate 200 --arriva
     's["latency_intended"]["max_ms"] >= s["latency_sent"]["max_ms"] > 0'
   check "pool: the series adds up to the summary" "$f" \
     'sum(x["2xx"] for x in j["series"]) == st["2xx"] and sum(x["sent"] for x in j["series"]) == s["sent"] and len(j["series"]) >= 2'
+  check "pool: by default a slot is a second, its start an integer" "$f" \
+    'j["config"]["series_ms"] == 1000 and all(type(x["second"]) is int and x["second"] == i and x["start_ms"] == 1000 * i for i, x in enumerate(j["series"]))'
+  check "pool: the 2xx latencies are the 2xx's, no 503 latencies" "$f" \
+    's["latency_2xx_intended"]["count"] == s["latency_2xx_sent"]["count"] == st["2xx"] > 0 and s["latency_503_intended"]["count"] == s["latency_503_sent"]["count"] == st["503"] == 0'
   check "pool: at most 8 connections" "$f" '1 <= j["generator"]["max_open_connections"] <= 8'
   check "pool: goodput is the 2xx completed in the window / duration" "$f" \
     'abs(s["goodput_rps"] - s["2xx_in_window"] / 2) < 1e-6'
@@ -130,6 +135,75 @@ elif load overload --target "127.0.0.1:$(<"$slow_port_file")" --model pool --con
     'st["2xx"] == 100 == outcomes and len(j["series"]) >= 2'
   check "overload: goodput is the server's pace (<= 50/s), not 100/s" "$f" \
     '5 <= s["goodput_rps"] <= 51 and s["2xx_in_window"] < st["2xx"]'
+  check "overload: a second's 2xx p99 from the write is the server's 20 ms, queueing on top" "$f" \
+    'all(x["p99_2xx_ms"] > 2 * x["p99_2xx_sent_ms"] >= 2 * 19 for x in j["series"] if x["2xx"])'
+fi
+
+# A server that answers /busy with a 503 at once and anything else with a 200 after 50 ms, on
+# keep-alive connections: the 2xx and the 503s each have their latencies (a fast 503 does not
+# lower the 2xx's), and a 100 ms series has ten slots a second.
+status_port_file=$scratch/status.port
+python3 - "$status_port_file" <<'PY' &
+import http.server, os, sys, time
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def do_GET(self):
+        if self.path == "/busy":
+            status, body = b"503 Service Unavailable", b"busy"
+        else:
+            time.sleep(0.05)
+            status, body = b"200 OK", b"ok"
+        self.wfile.write(b"HTTP/1.1 %s\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body))
+
+    def log_message(self, *args):
+        pass
+
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 64
+
+srv = Server(("127.0.0.1", 0), Handler)
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(str(srv.server_address[1]))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+srv.serve_forever()
+PY
+started_pids+=("$!")
+printf '3 /ok\n1 /busy\n' >"$scratch/status.mix"
+if ! wait_for 10 test -s "$status_port_file"; then
+  fail "the status server did not start"
+elif load slots --target "127.0.0.1:$(<"$status_port_file")" --model pool --connections 32 \
+  --rate 200 --arrival poisson --seed 3 --warmup 0.5 --duration 2 --series-ms 100 \
+  --mix "$scratch/status.mix"; then
+  f=$scratch/slots.json
+  check "slots: every request answered, 2xx or 503, about one in four a 503" "$f" \
+    'outcomes == s["scheduled"] == s["sent"] == st["2xx"] + st["503"] and 0.1 <= st["503"] / s["scheduled"] <= 0.4'
+  check "slots: the 2xx and the 503 histograms count the 2xx and the 503s" "$f" \
+    's["latency_2xx_intended"]["count"] == s["latency_2xx_sent"]["count"] == st["2xx"] and s["latency_503_intended"]["count"] == s["latency_503_sent"]["count"] == st["503"] and s["latency_intended"]["count"] == st["2xx"] + st["503"]'
+  check "slots: 2xx and 503 p99s, intended >= sent" "$f" \
+    's["latency_2xx_intended"]["p99_ms"] >= s["latency_2xx_sent"]["p99_ms"] > 0 and s["latency_503_intended"]["p99_ms"] >= s["latency_503_sent"]["p99_ms"] > 0'
+  check "slots: the 2xx take 50 ms from the write, the 503s not; intended > sent" "$f" \
+    's["latency_2xx_sent"]["p50_ms"] >= 49 > s["latency_503_sent"]["p50_ms"] and s["latency_2xx_intended"]["mean_ms"] > s["latency_2xx_sent"]["mean_ms"] and s["latency_503_intended"]["mean_ms"] > s["latency_503_sent"]["mean_ms"]'
+  # The last slot is that of the last response: at most the longest latency past the window.
+  check "slots: ten per second of the 2 s window, plus the drain" "$f" \
+    'j["config"]["series_ms"] == 100 and 20 <= len(j["series"]) <= 21 + int(s["latency_intended"]["max_ms"] / 100)'
+  check "slots: start_ms steps by 100, second is its start in seconds" "$f" \
+    'all(x["start_ms"] == 100 * i and type(x["second"]) is float and abs(x["second"] - i / 10) < 1e-9 for i, x in enumerate(j["series"]))'
+  check "slots: the series adds up to the summary" "$f" \
+    'sum(x["2xx"] for x in j["series"]) == st["2xx"] and sum(x["503"] for x in j["series"]) == st["503"] and sum(x["sent"] for x in j["series"]) == s["sent"]'
+  check "slots: a slot's 2xx p99s are there exactly when it has 2xx, intended >= sent" "$f" \
+    'all((x["p99_2xx_ms"] > 0) == (x["p99_2xx_sent_ms"] > 0) == (x["2xx"] > 0) and x["p99_2xx_ms"] >= x["p99_2xx_sent_ms"] for x in j["series"]) and all((x["p99_ms"] > 0) == (x["2xx"] + x["503"] > 0) for x in j["series"])'
+  check "slots: a slot's 2xx p99 from the write is at least the 50 ms the server waits" "$f" \
+    'all(x["p99_2xx_sent_ms"] >= 49 for x in j["series"] if x["2xx"])'
+  n503=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["summary"]["status"]["503"])' "$f")
+  if grep -qE '^  2xx +p99 +[0-9.]+ intended, +[0-9.]+ sent \([0-9]+ responses\)$' "$scratch/slots.out" &&
+    grep -qE "^  503 +p99 +[0-9.]+ intended, +[0-9.]+ sent \($n503 responses\)\$" "$scratch/slots.out"; then
+    echo "ok: slots: the summary prints the 2xx and the 503 p99s"
+  else
+    fail "slots: no 2xx/503 p99 lines (503 count $n503) in: $(<"$scratch/slots.out")"
+  fi
 fi
 
 # Users: constant arrivals, a connection per request: exactly rate x duration requests.
@@ -189,6 +263,8 @@ usage_error "non-loopback target refused" "--target: 192.0.2.1 is not a loopback
 usage_error "bad --rate" '--rate: "fast" is not a number in (0, 1000000]' --target "$target" \
   --rate fast
 usage_error "bad --model" "--model" --target "$target" --rate 10 --model closed
+usage_error "bad --series-ms" '--series-ms: "5" is not an integer in [10, 60000]' \
+  --target "$target" --rate 10 --series-ms 5
 
 kill -0 "$weir_pid" 2>/dev/null || fail "weir is no longer running"
 if [[ $failures -ne 0 ]]; then

@@ -109,6 +109,43 @@ class RecoveryTest(unittest.TestCase):
         self.assertEqual(run.recovery_seconds(self.series([(100, 6)] * 4), 0, 5.0, 100), 0)
 
 
+class StepSlotsTest(unittest.TestCase):
+    """The step's 100 ms series: how fast the 2xx p99 settles, and when refusals end."""
+
+    @staticmethod
+    def slots(rows):
+        return [{"2xx": g, "503": r, "p99_2xx_sent_ms": p, "p99_2xx_ms": p, "p99_ms": p,
+                 "sent": g + r, "other": 0, "errors": 0, "unsent": 0} for g, r, p in rows]
+
+    def test_settles_after_the_last_slot_over_the_bound(self):
+        # the step is slots 2..9 (0.2 s to 1.0 s); slots 2 and 3 over, 4 under, 5 over again
+        rows = [(10, 0, 5)] * 2 + [(10, 5, 300), (10, 5, 200), (10, 5, 50), (10, 5, 150)] + \
+            [(10, 5, 40)] * 4 + [(10, 0, 5)] * 3
+        self.assertEqual(run.settle_ms(self.slots(rows), 100, 0.2, 1.0, 100), 400)
+
+    def test_a_slot_without_2xx_has_not_settled(self):
+        rows = [(10, 0, 5)] * 2 + [(0, 20, 0)] + [(10, 5, 40)] * 7
+        self.assertEqual(run.settle_ms(self.slots(rows), 100, 0.2, 1.0, 100), 100)
+
+    def test_never_settling_is_none_and_always_under_is_zero(self):
+        over = [(10, 0, 500)] * 10
+        self.assertIsNone(run.settle_ms(self.slots(over), 100, 0.2, 1.0, 100))
+        under = [(10, 0, 50)] * 10
+        self.assertEqual(run.settle_ms(self.slots(under), 100, 0.2, 1.0, 100), 0)
+
+    def test_readmitted_after_the_last_refusal(self):
+        rows = [(10, 5, 40)] * 5 + [(10, 2, 40), (10, 0, 5), (10, 1, 5)] + [(10, 0, 5)] * 4
+        self.assertEqual(run.readmit_ms(self.slots(rows), 100, 0.5), 300)
+        self.assertEqual(run.readmit_ms(self.slots([(10, 0, 5)] * 4), 100, 0.1), 0)
+
+    def test_whole_seconds_sum_the_counts_and_take_the_worst_p99(self):
+        rows = [(10, 1, 5)] * 9 + [(10, 1, 70)] + [(3, 0, 8)] * 4
+        secs = run.per_second(self.slots(rows), 100)
+        self.assertEqual([s["second"] for s in secs], [0, 1])
+        self.assertEqual((secs[0]["2xx"], secs[0]["503"], secs[0]["p99_ms"]), (100, 10, 70))
+        self.assertEqual((secs[1]["2xx"], secs[1]["p99_ms"]), (12, 8))
+
+
 METRICS = """# HELP weir_stage_threads Threads
 # TYPE weir_stage_threads gauge
 weir_stage_threads{stage="accept"} 1
@@ -147,6 +184,18 @@ class SummaryRowTest(unittest.TestCase):
         self.assertEqual(row["goodput_rps"], 1500)
         self.assertEqual(row["rate_503"], 100)
         self.assertEqual(row["p99_ms"], 80.0)
+
+    def test_the_2xx_and_503_latencies_apart(self):
+        r = report(2000, 1500, 80.0)
+        r["summary"]["latency_2xx_intended"] = {"p50_ms": 20.0, "p99_ms": 90.0}
+        r["summary"]["latency_2xx_sent"] = {"p50_ms": 10.0, "p99_ms": 60.0}
+        r["summary"]["latency_503_sent"] = {"p50_ms": 0.2, "p99_ms": 0.9}
+        row = loadgen.summary_row(r)
+        self.assertEqual((row["p99_2xx_ms"], row["p99_2xx_sent_ms"], row["p99_503_sent_ms"]),
+                         (90.0, 60.0, 0.9))
+        # a report from before they were split
+        row = loadgen.summary_row(report(2000, 1500, 80.0))
+        self.assertIsNone(row["p99_2xx_sent_ms"])
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ TEST(Options, Defaults) {
   EXPECT_EQ(o.config.host, "127.0.0.1:8080");
   EXPECT_EQ(ntohs(o.config.target.sin_port), 8080);
   EXPECT_DOUBLE_EQ(o.config.rate, 100);
+  EXPECT_EQ(o.config.series_ms, 1000);
   ASSERT_EQ(o.config.requests.entries().size(), 1u);
   EXPECT_EQ(o.config.requests.entries()[0].path, "/");
 }
@@ -41,7 +42,7 @@ TEST(Options, EverySettingBothSpellings) {
   const options o = parse_options(
       with_base({"--model=users", "--connections", "10", "--session=3", "--arrival", "constant",
                  "--seed=9", "--warmup", "1", "--duration=2.5", "--timeout", "0.5", "--path",
-                 "/c0/f0.bin", "--json=x.json", "--max-lag-ms", "2"}),
+                 "/c0/f0.bin", "--json=x.json", "--max-lag-ms", "2", "--series-ms=100"}),
       20000);
   EXPECT_EQ(o.config.model, client_model::users);
   EXPECT_EQ(o.config.connections, 10);
@@ -53,6 +54,16 @@ TEST(Options, EverySettingBothSpellings) {
   EXPECT_EQ(o.config.requests.entries()[0].path, "/c0/f0.bin");
   EXPECT_EQ(o.json_file, "x.json");
   EXPECT_DOUBLE_EQ(o.config.max_lag_ms, 2);
+  EXPECT_EQ(o.config.series_ms, 100);
+}
+
+TEST(Options, SeriesSlotLengthIsWholeMillisecondsInRange) {
+  EXPECT_EQ(parse_options(with_base({"--series-ms", "10"}), 20000).config.series_ms, 10);
+  EXPECT_EQ(parse_options(with_base({"--series-ms", "60000"}), 20000).config.series_ms, 60000);
+  for (const char* v : {"9", "60001", "0", "-100", "100.5", "1e3", "", "fast"})
+    EXPECT_EQ(error_of(with_base({std::string("--series-ms=") + v})),
+              std::string("--series-ms: \"") + v + "\" is not an integer in [10, 60000]")
+        << v;
 }
 
 TEST(Options, BadFlagsNameTheFlagAndTheAcceptedValues) {
