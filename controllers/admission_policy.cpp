@@ -10,6 +10,10 @@ namespace {
 
 // One slow request is never a trend: a cut needs at least this many over the target.
 constexpr std::uint64_t min_over_target = 2;
+// Past the in-flight level of the last cut a raise adds this share of the limit (at least 1),
+// and once the limit is this many times that level the cut is forgotten.
+constexpr double careful_step = 1.0 / 16;
+constexpr double cut_forgotten_at = 1.5;
 
 std::string describe(const admission_class_sample& c, double percentile) {
   return fmt::format(
@@ -19,7 +23,23 @@ std::string describe(const admission_class_sample& c, double percentile) {
       c.refused, c.peak_in_flight);
 }
 
+bool over_target(const admission_class_sample& c, const admission_settings& cfg) {
+  const double allowed = (1.0 - cfg.percentile) * static_cast<double>(c.completed);
+  return c.completed >= cfg.min_samples && c.over_target >= min_over_target &&
+         static_cast<double>(c.over_target) > allowed;
+}
+
 }  // namespace
+
+std::uint64_t raise_samples(const admission_settings& cfg) {
+  const double tail = 1.0 - cfg.percentile;
+  const auto enough = tail > 0 ? static_cast<std::uint64_t>(std::ceil(1.0 / tail - 1e-9)) : 0;
+  return std::max(cfg.min_samples, enough);
+}
+
+bool admission_window_done(const admission_class_sample& c, const admission_settings& cfg) {
+  return over_target(c, cfg) || c.completed >= raise_samples(cfg);
+}
 
 admission_sample admission_window(const runtime::admission_snapshot& now,
                                   const runtime::admission_snapshot& before, std::int64_t now_ms,
@@ -32,12 +52,17 @@ admission_sample admission_window(const runtime::admission_snapshot& now,
     const runtime::admission_class_snapshot& a = now.classes[i];
     const runtime::admission_class_snapshot& b = before.classes[i];
     admission_class_sample& c = s.classes[i];
-    c.completed = diff(a.completed, b.completed);
-    c.over_target = diff(a.over_target, b.over_target);
+    c.answered = diff(a.completed, b.completed);
+    c.completed = diff(c.answered, diff(a.stale_completed, b.stale_completed));
+    c.over_target =
+        diff(diff(a.over_target, b.over_target), diff(a.stale_over_target, b.stale_over_target));
     c.refused = diff(a.refused, b.refused);
-    c.percentile_ns = a.latency.since(b.latency).quantile_ns(percentile);
+    c.percentile_ns = a.latency.since(b.latency)
+                          .since(a.stale_latency.since(b.stale_latency))
+                          .quantile_ns(percentile);
     c.limit = a.limit;
     c.peak_in_flight = a.peak_in_flight;
+    c.window_ms = window_ms;
   }
   s.accept_pauses = diff(now.accept_pauses, before.accept_pauses);
   s.backlog = now.backlog;
@@ -52,6 +77,7 @@ std::vector<admission_decision> decide_admission(const admission_sample& s, admi
     const admission_class_sample& c = s.classes[i];
     if (!cfg.enabled) {
       state.settle_until_ms[i] = -1;
+      state.cut_at[i] = 0;
       if (c.limit != runtime::admission_gate::unlimited)
         out.push_back({cls, c.limit, runtime::admission_gate::unlimited, "admission control off"});
       continue;
@@ -63,31 +89,54 @@ std::vector<admission_decision> decide_admission(const admission_sample& s, admi
     const double allowed = (1.0 - cfg.percentile) * static_cast<double>(c.completed);
     const bool settling = state.settle_until_ms[i] >= 0 && s.now_ms < state.settle_until_ms[i];
     if (!settling) state.settle_until_ms[i] = -1;
-    const bool over = c.completed >= cfg.min_samples && c.over_target >= min_over_target &&
-                      static_cast<double>(c.over_target) > allowed;
+    const bool over = over_target(c, cfg);
     // The limit holds the load back: it refused, or what was in flight came near it.
     const bool binding = c.refused > 0 || c.peak_in_flight * 10 >= limit * 9;
     // Refusals let a window with few answers raise, but never one with none: nothing says the
     // target is met while nothing completes (a limit must not creep up under timeouts).
-    const bool under = (c.completed >= cfg.min_samples || (c.refused > 0 && c.completed > 0)) &&
+    const bool under = (c.completed >= raise_samples(cfg) || (c.refused > 0 && c.completed > 0)) &&
                        static_cast<double>(c.over_target) <= allowed / 2;
     if (over && !settling) {
-      // Little's law: at the same throughput, in flight scales with latency. Cut what was in
-      // flight by how far over the target its percentile was, within the clamp.
-      const double target_ns = static_cast<double>(cfg.target.count()) * 1e6;
-      const double ratio =
-          c.percentile_ns > 0 ? target_ns / static_cast<double>(c.percentile_ns) : 0.0;
-      const double factor = std::clamp(ratio, cfg.decrease_min, cfg.decrease_max);
+      // Little's law: in flight = throughput x latency. Over target the class answers at its
+      // capacity, so what meets the target is that rate times (a share of) the target; within
+      // a clamp of what was in flight, so a small excess does not halve it and one odd window
+      // cannot take it to nothing. (The percentile sizes nothing: its buckets are 2-2.5x wide.)
       const std::size_t base = std::clamp<std::size_t>(c.peak_in_flight, 1, limit);
-      to = std::max(cfg.min_limit,
-                    static_cast<std::size_t>(std::floor(static_cast<double>(base) * factor)));
-      why =
-          fmt::format("over the {} ms target: ", cfg.target.count()) + describe(c, cfg.percentile);
-      if (to < limit) state.settle_until_ms[i] = s.now_ms + cfg.target.count();
+      const std::int64_t window_ms = c.window_ms > 0 ? c.window_ms : s.window_ms;
+      const double rate =
+          window_ms > 0 ? static_cast<double>(c.answered) * 1000.0 / static_cast<double>(window_ms)
+                        : 0.0;
+      const double allows =
+          rate * static_cast<double>(cfg.target.count()) / 1000.0 * cut_share_of_target;
+      // Most of the window over the target is no outlier but a standing queue: then nothing
+      // but Little's law bounds the cut from below (a limit far above the load comes down in
+      // one step instead of halving window after window).
+      const bool most_over = c.over_target * 2 > c.completed;
+      const double floor = most_over ? 0.0 : static_cast<double>(base) * cfg.decrease_min;
+      const double wanted = std::clamp(allows, floor, static_cast<double>(base) * cfg.decrease_max);
+      to = std::max(cfg.min_limit, static_cast<std::size_t>(std::floor(wanted)));
+      why = fmt::format("over the {} ms target: ", cfg.target.count()) +
+            describe(c, cfg.percentile) +
+            fmt::format("; {:.0f} answered/s x {} ms x {:g} allows {:.0f}", rate,
+                        cfg.target.count(), cut_share_of_target, allows);
+      if (to < limit) {
+        state.settle_until_ms[i] = s.now_ms + cfg.target.count();
+        state.cut_at[i] = base;
+      }
     } else if (under && binding && !settling) {
-      to = std::min(cfg.max_limit,
-                    std::max(limit + 1, static_cast<std::size_t>(
-                                            std::ceil(static_cast<double>(limit) * cfg.increase))));
+      std::size_t want =
+          std::max(limit + 1,
+                   static_cast<std::size_t>(std::ceil(static_cast<double>(limit) * cfg.increase)));
+      const std::size_t cut_at = state.cut_at[i];
+      if (cut_at > 0 && limit + 1 < cut_at) {
+        want = std::min(want, cut_at - 1);  // quickly back to just under the last trouble
+      } else if (cut_at > 0) {
+        want = limit + std::max<std::size_t>(
+                           1, static_cast<std::size_t>(static_cast<double>(limit) * careful_step));
+        if (static_cast<double>(want) >= static_cast<double>(cut_at) * cut_forgotten_at)
+          state.cut_at[i] = 0;  // well past it: the load or the server changed
+      }
+      to = std::min(cfg.max_limit, want);
       why = fmt::format("under the {} ms target and held back by the limit: ", cfg.target.count()) +
             describe(c, cfg.percentile);
     } else if (limit != c.limit) {
@@ -106,8 +155,7 @@ std::optional<backlog_decision> decide_backlog(const admission_sample& s, admiss
   constexpr double smoothing = 0.5;  // weight of the newest window in the answered rate
   const admission_class_sample& r = s.classes[0];
   if (s.window_ms > 0) {
-    const double rate =
-        static_cast<double>(r.completed) * 1000.0 / static_cast<double>(s.window_ms);
+    const double rate = static_cast<double>(r.answered) * 1000.0 / static_cast<double>(s.window_ms);
     state.answered_per_s = state.answered_per_s == 0
                                ? rate
                                : smoothing * rate + (1 - smoothing) * state.answered_per_s;

@@ -23,12 +23,16 @@ namespace weir::controllers {
 
 /// One class over one window (differences of two gate snapshots, plus its instant values).
 struct admission_class_sample {
-  std::uint64_t completed = 0;      // admitted requests answered in the window
+  // Admitted requests answered in the window, under the limit in force (those admitted under
+  // an earlier limit are in `answered` only: they say nothing of this one).
+  std::uint64_t completed = 0;
   std::uint64_t over_target = 0;    // of them, slower than the target
+  std::uint64_t answered = 0;       // every admitted request answered in the window
   std::uint64_t refused = 0;        // turned away by the limit in the window
   std::uint64_t percentile_ns = 0;  // the settings' percentile of their latency (bucketed)
   std::size_t limit = 0;            // in force during the window
   std::size_t peak_in_flight = 0;   // the most at once in the window
+  std::int64_t window_ms = 0;       // this class's window (longer than the sample's when extended)
   /// The window is still short of answers and goes on (the sensor's call): hold, decide nothing.
   bool partial = false;
 };
@@ -36,6 +40,11 @@ struct admission_class_sample {
 /// A class's window is extended while it has fewer than min_samples answers, up to this many
 /// periods (a slow class, such as misses on a slow disk, still gets decisions).
 inline constexpr std::int64_t max_window_periods = 10;
+
+/// A cut sets the limit to what Little's law allows at the rate the class answered: that rate
+/// (its capacity, since it is over target) x the target x this share, so that the mean wait is
+/// this share of the target and its tail has room under it.
+inline constexpr double cut_share_of_target = 0.75;
 
 struct admission_sample {
   std::int64_t now_ms = 0;
@@ -56,6 +65,9 @@ struct admission_state {
   /// After a cut, no other cut until this (ms): the requests admitted before it are still
   /// finishing, and their latency says nothing about the new limit. -1: none pending.
   std::array<std::int64_t, runtime::admission_classes> settle_until_ms{-1, -1};
+  /// What was in flight when the last cut came (0: none yet, or left far behind): raises
+  /// approach it quickly and pass it carefully.
+  std::array<std::size_t, runtime::admission_classes> cut_at{0, 0};
   /// Requests answered per second (request class), smoothed over windows; 0: none seen yet.
   double answered_per_s = 0;
   /// Since when no window was pressed (refusals or accept pauses); -1: pressed now.
@@ -66,6 +78,16 @@ struct backlog_decision {
   std::size_t from = 0, to = 0;  // from 0: the listener's own length (backlog_max)
   std::string why;
 };
+
+/// How many answers a window needs before its tail can be called under the target: at least
+/// `min_samples`, and enough that the percentile is one of them (1 / (1 - percentile): 100 at
+/// p99). Fewer can say "over" (14 of 24 over the target is clear), never "under" (0 of 24 says
+/// nothing of the 99th percentile).
+std::uint64_t raise_samples(const admission_settings& settings);
+
+/// Whether a class's window holds what a decision needs (the sensor extends it otherwise, up
+/// to max_window_periods): `min_samples` answers that are over the target, or `raise_samples`.
+bool admission_window_done(const admission_class_sample& c, const admission_settings& settings);
 
 /// The window between two snapshots of the gate (`before` taken `window_ms` earlier), with the
 /// settings' percentile of the admitted latency.

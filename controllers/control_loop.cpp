@@ -172,8 +172,9 @@ void control_loop::run_admission(std::int64_t now_ms) {
       admission_class_sample& c = s.classes[i];
       class_peak_[i] = std::max(class_peak_[i], now.classes[i].peak_in_flight);
       c.peak_in_flight = class_peak_[i];
+      c.window_ms = now_ms - class_since_ms_[i];
       // Too few answers to say anything: the window goes on, up to max_window_periods.
-      c.partial = settings.enabled && c.completed < settings.min_samples &&
+      c.partial = settings.enabled && !admission_window_done(c, settings) &&
                   now_ms - class_since_ms_[i] < max_window_periods * settings.period.count();
     }
     decisions = decide_admission(s, admission_state_, settings);

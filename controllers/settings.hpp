@@ -81,9 +81,9 @@ struct admission_settings {
   /// Bounds of each class's limit (requests in flight at once).
   std::size_t min_limit = 4;
   std::size_t max_limit = 10000;
-  /// Above target the limit becomes in-flight x max(decrease_min, min(decrease_max, target /
-  /// the percentile's latency)): proportional to how far over, clamped (a small excess does not
-  /// halve it; one outlier window cannot take it to nothing).
+  /// Above target the limit becomes what Little's law allows at the rate the class answered
+  /// (rate x target x 0.75), clamped to [decrease_min, decrease_max] x what was in flight (a
+  /// small excess does not halve it; one outlier window cannot take it to nothing).
   double decrease_min = 0.5;
   double decrease_max = 0.9;
   /// Well under target (at most half the allowed share over it) and bound by the limit: times

@@ -14,9 +14,13 @@ admission_snapshot admission_gate::fold(bool restart_peaks) const {
       admission_class_snapshot& o = out.classes[i];
       o.admitted += b.c[i].admitted.get();
       o.refused += b.c[i].refused.get();
-      o.completed += b.c[i].completed.get();
-      o.over_target += b.c[i].over_target.get();
+      o.completed += b.c[i].completed.get() + b.stale[i].completed.get();
+      o.over_target += b.c[i].over_target.get() + b.stale[i].over_target.get();
       b.c[i].latency.fold_into(o.latency);
+      b.stale[i].latency.fold_into(o.latency);
+      o.stale_completed += b.stale[i].completed.get();
+      o.stale_over_target += b.stale[i].over_target.get();
+      b.stale[i].latency.fold_into(o.stale_latency);
     }
   });
   for (std::size_t i = 0; i < admission_classes; ++i) {

@@ -25,11 +25,16 @@ inline constexpr const char* admission_class_names[] = {"request", "miss"};
 /// One class over what the gate counted, folded from every thread (monotonic counters, plus
 /// the instant values): a sensor takes differences between two of these.
 struct admission_class_snapshot {
-  std::uint64_t admitted = 0;      // let in
-  std::uint64_t refused = 0;       // turned away by the limit
-  std::uint64_t completed = 0;     // admitted and answered (their latency recorded)
-  std::uint64_t over_target = 0;   // of those, slower than the target in force when they ended
-  histogram_snapshot latency;      // of the completed ones
+  std::uint64_t admitted = 0;     // let in
+  std::uint64_t refused = 0;      // turned away by the limit
+  std::uint64_t completed = 0;    // admitted and answered (their latency recorded)
+  std::uint64_t over_target = 0;  // of those, slower than the target in force when they ended
+  histogram_snapshot latency;     // of the completed ones
+  // Of the completed ones, those admitted under an earlier limit (answered after it changed):
+  // the controller judges a limit by the requests it admitted only.
+  std::uint64_t stale_completed = 0;
+  std::uint64_t stale_over_target = 0;
+  histogram_snapshot stale_latency;
   std::size_t limit = 0;           // in force now
   std::size_t in_flight = 0;       // now
   std::size_t peak_in_flight = 0;  // the most at once since the previous `take_peaks`
@@ -54,7 +59,8 @@ class admission_gate {
   admission_gate& operator=(const admission_gate&) = delete;
 
   /// True when the class has room: the caller now holds one of its places and must `release`
-  /// (or `transfer`) it exactly once. False: refused and counted; nothing held.
+  /// (or `transfer`) it exactly once, and should note `epoch(c)` to `record` its answer with.
+  /// False: refused and counted; nothing held.
   bool try_admit(admission_class c) {
     slot& s = slots_[index(c)];
     const std::size_t now = s.in_flight.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -78,16 +84,27 @@ class admission_gate {
     release(from);
     return true;
   }
-  /// An admitted request of class `c` was answered after `ns`.
-  void record(admission_class c, std::uint64_t ns) {
-    per_class& k = counters_.local().c[index(c)];
+  /// An admitted request of class `c`, admitted in `admitted_epoch` (`epoch(c)` then), was
+  /// answered after `ns`. Admitted under an earlier limit it counts as stale: its latency says
+  /// how the old limit did, not the one in force (a cut would otherwise be followed by a second
+  /// one for the same excess, from the requests still finishing).
+  void record(admission_class c, std::uint64_t ns, std::uint32_t admitted_epoch) {
+    per_class& k = admitted_epoch == epoch(c) ? counters_.local().c[index(c)]
+                                              : counters_.local().stale[index(c)];
     k.completed.add();
     if (ns > target_ns_.load(std::memory_order_relaxed)) k.over_target.add();
     k.latency.observe(ns);
   }
 
+  /// A new limit starts a new epoch (when it differs from the one in force).
   void set_limit(admission_class c, std::size_t limit) {
-    slots_[index(c)].limit.store(limit, std::memory_order_relaxed);
+    slot& s = slots_[index(c)];
+    if (s.limit.exchange(limit, std::memory_order_relaxed) != limit)
+      s.epoch.fetch_add(1, std::memory_order_relaxed);
+  }
+  /// Counts the limit changes of class `c`: which limit a request was admitted under.
+  std::uint32_t epoch(admission_class c) const {
+    return slots_[index(c)].epoch.load(std::memory_order_relaxed);
   }
   std::size_t limit(admission_class c) const {
     return slots_[index(c)].limit.load(std::memory_order_relaxed);
@@ -154,6 +171,7 @@ class admission_gate {
     std::atomic<std::size_t> in_flight{0};
     std::atomic<std::size_t> limit{unlimited};
     std::atomic<std::size_t> peak{0};
+    std::atomic<std::uint32_t> epoch{0};
   };
   struct per_class {
     local_counter admitted, refused, completed, over_target;
@@ -161,6 +179,7 @@ class admission_gate {
   };
   struct block {
     std::array<per_class, admission_classes> c{};
+    std::array<per_class, admission_classes> stale{};  // completed, over_target, latency only
     local_counter accept_pauses;
   };
 

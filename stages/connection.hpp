@@ -108,6 +108,7 @@ struct connection : runtime::task {
   bool in_request = false;           // a request was read and its response is not finished
   admission_held admitted = admission_held::none;  // given back when its response ends
   std::uint8_t req_method = 3;                     // its `method_label` (stages/stats.hpp)
+  std::uint32_t admitted_epoch = 0;  // the gate's epoch of that class when it was admitted
 
   // The request being served (views into `in`, valid until the response is sent).
   http::request_head req;

@@ -246,6 +246,7 @@ void server_context::resume_accepts_slow() {
 runtime::stage_index server_context::admit(connection& c) {
   if (admission.try_admit(runtime::admission_class::request)) {
     c.admitted = admission_held::request;
+    c.admitted_epoch = admission.epoch(runtime::admission_class::request);
     return stage_cache_lookup;
   }
   return refuse(c, shed_class::request, shed_reason::limit);
@@ -259,6 +260,7 @@ bool server_context::admit_to_disk(connection& c) {
     if (!admission.try_admit(runtime::admission_class::miss)) return false;
   }
   c.admitted = admission_held::miss;
+  c.admitted_epoch = admission.epoch(runtime::admission_class::miss);
   return true;
 }
 
@@ -356,7 +358,8 @@ runtime::stage_index server_context::finish_response(connection& c) {
       if (c.admitted != admission_held::none) {
         const runtime::admission_class cls = held_class(c.admitted);
         const std::int64_t waited = end - c.arrived_ns;  // from the readiness event
-        admission.record(cls, waited > took ? static_cast<std::uint64_t>(waited) : ns);
+        admission.record(cls, waited > took ? static_cast<std::uint64_t>(waited) : ns,
+                         c.admitted_epoch);
         admission.release(cls);
         c.admitted = admission_held::none;
       }

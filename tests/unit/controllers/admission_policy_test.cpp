@@ -24,6 +24,7 @@ admission_class_sample window(std::size_t limit, std::uint64_t completed, std::u
   admission_class_sample c;
   c.limit = limit;
   c.completed = completed;
+  c.answered = completed;
   c.over_target = over;
   c.percentile_ns = static_cast<std::uint64_t>(p_ms * 1e6);
   c.refused = refused;
@@ -68,15 +69,27 @@ class admission_run {
   std::int64_t now_ms_ = 0;
 };
 
-TEST(AdmissionPolicy, OverTargetCutsWhatWasInFlightByHowFarOver) {
+TEST(AdmissionPolicy, OverTargetCutsToWhatTheAnsweredRateAllowsByLittlesLaw) {
   admission_run run;
-  // p99 at 200 ms against 100: half of the 400 in flight.
-  auto d = run.step([](std::size_t l) { return window(l, 1000, 50, 200, 0, 400); });
+  // 400 in flight, 400 answered in 100 ms (4000/s), over the 100 ms target: 4000/s x 100 ms x
+  // 0.75 = 300 in flight meets it. The percentile (200 ms) does not size the cut.
+  auto d = run.step([](std::size_t l) { return window(l, 400, 50, 200, 0, 400); });
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].cls, admission_class::request);
   EXPECT_EQ(d[0].from, 10000u);
-  EXPECT_EQ(d[0].to, 200u);
+  EXPECT_EQ(d[0].to, 300u);
   EXPECT_NE(d[0].why.find("over the 100 ms target"), std::string::npos) << d[0].why;
+  EXPECT_NE(d[0].why.find("4000 answered/s x 100 ms x 0.75 allows 300"), std::string::npos)
+      << d[0].why;
+  // A class's own window counts: the same answers over 200 ms are half the rate.
+  admission_run slow;
+  d = slow.step([](std::size_t l) {
+    admission_class_sample c = window(l, 400, 50, 200, 0, 400);
+    c.window_ms = 200;
+    return c;
+  });
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].to, 200u);  // 2000/s x 100 ms x 0.75 = 150, within the clamp: 400 x 0.5
 }
 
 TEST(AdmissionPolicy, TheCutIsClamped) {
@@ -85,16 +98,21 @@ TEST(AdmissionPolicy, TheCutIsClamped) {
   auto d = run.step([](std::size_t l) { return window(l, 1000, 20, 105, 0, 100); });
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].to, 90u);
-  // Far over (5 s): at most halved in one window.
+  // A tail far over (5 of 20; 200 answered/s allow 15): at most halved in one window.
   admission_run far;
-  d = far.step([](std::size_t l) { return window(l, 1000, 900, 5000, 0, 100); });
+  d = far.step([](std::size_t l) { return window(l, 20, 5, 5000, 0, 100); });
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].to, 50u);
+  // Most of the window over the target is a standing queue, no outlier: Little's law alone.
+  admission_run most;
+  d = most.step([](std::size_t l) { return window(l, 20, 11, 5000, 0, 100); });
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].to, 15u);
 }
 
 TEST(AdmissionPolicy, NoSecondCutUntilTheRequestsAdmittedBeforeTheFirstHaveFinished) {
   admission_run run;
-  auto over = [](std::size_t l) { return window(l, 1000, 50, 200, 0, l); };
+  auto over = [](std::size_t l) { return window(l, 200, 50, 200, 0, l); };  // allows 150
   run.set_limit(req, 400);
   ASSERT_EQ(run.step(over).size(), 1u);  // t=100: 400 -> 200, settles until t=200
   EXPECT_EQ(run.limit(req), 200u);
@@ -102,12 +120,13 @@ TEST(AdmissionPolicy, NoSecondCutUntilTheRequestsAdmittedBeforeTheFirstHaveFinis
   slow.target = 250ms;  // settles for a whole 250 ms
   admission_run longer(slow);
   longer.set_limit(req, 400);
-  auto over_250 = [](std::size_t l) { return window(l, 1000, 50, 500, 0, l); };
+  // 100 answered a window (1000/s) x 250 ms x 0.75 allows 187
+  auto over_250 = [](std::size_t l) { return window(l, 100, 50, 500, 0, l); };
   ASSERT_EQ(longer.step(over_250).size(), 1u);  // t=100: cut, settles until t=350
   EXPECT_TRUE(longer.step(over_250).empty());   // t=200
   EXPECT_TRUE(longer.step(over_250).empty());   // t=300
   EXPECT_EQ(longer.step(over_250).size(), 1u);  // t=400: over still, cut again
-  EXPECT_EQ(longer.limit(req), 100u);
+  EXPECT_EQ(longer.limit(req), 180u);           // 200 x 0.9: the clamp
 }
 
 TEST(AdmissionPolicy, RecoversMultiplicativelyWhileTheLimitHoldsTheLoadBack) {
@@ -191,18 +210,20 @@ TEST(AdmissionPolicy, APartialWindowDecidesNothing) {
                   .empty());
   const auto d = run.step([](std::size_t l) { return window(l, 24, 24, 2000, 0, 300); });
   ASSERT_EQ(d.size(), 1u);
-  EXPECT_EQ(d[0].to, 150u);  // clamped to decrease_min
+  // 24 answers in 100 ms (240/s) x 100 ms x 0.75: all over, so no clamp from below
+  EXPECT_EQ(d[0].to, 18u);
 }
 
 TEST(AdmissionPolicy, ClassesAreSeparate) {
   // A slow disk: misses over the target, hits fast. Only the miss limit falls.
   admission_run run;
   auto hits = [](std::size_t l) { return window(l, 2000, 0, 5, 0, 30); };
-  auto slow_misses = [](std::size_t l) { return window(l, 100, 60, 2000, 0, 64); };
+  // 64 in flight answering 50 a window (500/s): 500/s x 100 ms x 0.75 allows 37.
+  auto slow_misses = [](std::size_t l) { return window(l, 50, 30, 2000, 0, 64); };
   auto d = run.step(hits, slow_misses);
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].cls, admission_class::miss);
-  EXPECT_EQ(d[0].to, 32u);
+  EXPECT_EQ(d[0].to, 37u);
   EXPECT_EQ(run.limit(req), 10000u);
 }
 
@@ -272,6 +293,46 @@ TEST(AdmissionPolicy, AStepAndBackCutsThenRecoversWithinAFewWindows) {
   const std::size_t before = run.limit(req);
   run.step([&](std::size_t l) { return server(l, l); });
   EXPECT_GT(run.limit(req), before);
+}
+
+// Few answers can show a tail over the target, never one under it: a p99 needs a hundred.
+TEST(AdmissionPolicy, AWindowNeedsAHundredAnswersToSayTheP99IsUnder) {
+  admission_settings cfg;  // p99, min_samples 20
+  EXPECT_EQ(raise_samples(cfg), 100u);
+  EXPECT_FALSE(admission_window_done(window(50, 19, 19, 900, 40, 50), cfg));  // under min_samples
+  EXPECT_TRUE(admission_window_done(window(50, 24, 14, 900, 40, 50), cfg));   // clearly over
+  EXPECT_FALSE(admission_window_done(window(50, 60, 0, 20, 40, 50), cfg));    // 0 of 60 over
+  EXPECT_TRUE(admission_window_done(window(50, 100, 0, 20, 40, 50), cfg));
+  cfg.percentile = 0.9;
+  EXPECT_EQ(raise_samples(cfg), 20u);  // 10, but never under min_samples
+  cfg.percentile = 0.999;
+  EXPECT_EQ(raise_samples(cfg), 1000u);
+}
+
+// After a cut the limit comes back quickly to just under what was in flight when it came, and
+// passes that level carefully (a x1.5 step past it overshot into the next cut: on the slow disk
+// the miss limit cycled 10, 15, 23, cut, ...). Far past it, the cut is forgotten.
+TEST(AdmissionPolicy, RaisesApproachTheLastCutQuicklyAndPassItCarefully) {
+  admission_run run;
+  run.set_limit(req, 100);
+  // 100 in flight, over target, 100 answered in 100 ms: 1000/s x 100 ms x 0.75 = 75.
+  ASSERT_EQ(run.step([](std::size_t l) { return window(l, 100, 50, 300, 0, 100); }).size(), 1u);
+  EXPECT_EQ(run.limit(req), 75u);
+  auto refusing = [](std::size_t l) { return window(l, 1000, 0, 20, 300, l); };
+  run.step(refusing);
+  EXPECT_EQ(run.limit(req), 99u);  // x1.5 would be 112: only to just under 100
+  run.step(refusing);
+  EXPECT_EQ(run.limit(req), 105u);  // past it: + 1/16 of the limit
+  std::size_t steps = 0;
+  while (run.limit(req) < 150 && steps < 20) {
+    run.step(refusing);
+    ++steps;
+  }
+  // 111, 117, 124, 131, 139, 147, 156: careful steps up to 1.5 x the level of the cut...
+  EXPECT_EQ(run.limit(req), 156u);
+  EXPECT_EQ(steps, 7u);
+  run.step(refusing);
+  EXPECT_EQ(run.limit(req), 234u);  // ...then x1.5 again
 }
 
 // --- the listen backlog ------------------------------------------------------------------------

@@ -264,7 +264,7 @@ TEST(ControlLoopAdmission, ASlowClassesWindowGoesOnUntilItHoldsEnoughAnswers) {
   const auto answer_eight = [&] {
     for (int i = 0; i < 8; ++i) ASSERT_TRUE(gate.try_admit(miss));
     for (int i = 0; i < 8; ++i) {
-      gate.record(miss, 500'000'000);
+      gate.record(miss, 500'000'000, gate.epoch(miss));
       gate.release(miss);
     }
   };
@@ -283,16 +283,72 @@ TEST(ControlLoopAdmission, ASlowClassesWindowGoesOnUntilItHoldsEnoughAnswers) {
   answer_eight();
   loop.run_once(300);  // 24, all over the target: cut from the 8 in flight at most
   ASSERT_EQ(miss_decisions(), 1u);
-  EXPECT_EQ(gate.limit(miss), 4u);  // 8 x 0.5, the clamp's floor
+  // 24 answers in its 300 ms window: 80/s x 100 ms x 0.75 allows 6 (within 8 x [0.5, 0.9])
+  EXPECT_EQ(gate.limit(miss), 6u);
   // A class that never gets min_samples answers still ends its window after ten periods, and
   // then holds (too few answers to cut on): nothing is decided from a handful.
   for (std::int64_t t = 400; t <= 2000; t += 100) {
     ASSERT_TRUE(gate.try_admit(miss));
-    gate.record(miss, 500'000'000);
+    gate.record(miss, 500'000'000, gate.epoch(miss));
     gate.release(miss);
     loop.run_once(t);
   }
   EXPECT_EQ(miss_decisions(), 1u);
+}
+
+// After a cut, the requests admitted under the old limit are still finishing, slowly: they say
+// how the old limit did, so they never cut the new one a second time. The new limit's own
+// answers decide.
+TEST(ControlLoopAdmission, AnswersAdmittedBeforeACutDoNotCutAgain) {
+  runtime::pipeline pipe;
+  runtime::admission_gate gate;
+  control_loop::options o;
+  o.pool.enabled = false;
+  o.grouping.enabled = false;
+  o.admission.min_samples = 20;  // period 100 ms, target 100 ms
+  o.gate = &gate;
+  control_loop loop(pipe, o);
+  const auto req = runtime::admission_class::request;
+  const auto decisions = [&] {
+    std::size_t n = 0;
+    for (const auto& d : loop.recent()) n += d.controller == "admission" && d.group == "request";
+    return n;
+  };
+  loop.run_once(0);
+  const std::uint32_t old_epoch = gate.epoch(req);
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(gate.try_admit(req));
+  const auto answer = [&](int n, std::uint64_t ns, std::uint32_t epoch) {
+    for (int i = 0; i < n; ++i) {
+      gate.record(req, ns, epoch);
+      gate.release(req);
+    }
+  };
+  answer(20, 500'000'000, old_epoch);
+  loop.run_once(100);  // 20 answers in 100 ms, all over the target: 200/s x 100 ms x 0.75
+  ASSERT_EQ(decisions(), 1u);
+  EXPECT_EQ(gate.limit(req), 15u);
+  // The other 20 of the old limit end as slowly, after the settling time.
+  answer(10, 500'000'000, old_epoch);
+  loop.run_once(200);
+  answer(10, 500'000'000, old_epoch);
+  loop.run_once(300);
+  loop.run_once(400);
+  EXPECT_EQ(decisions(), 1u);
+  EXPECT_EQ(gate.limit(req), 15u);
+  // The new limit's own answers are fast, and it refuses. Twenty say nothing of a p99 yet: the
+  // window goes on until it has a hundred, and then the limit is raised.
+  const auto fast_fifteen = [&] {
+    for (int i = 0; i < 15; ++i) ASSERT_TRUE(gate.try_admit(req));
+    EXPECT_FALSE(gate.try_admit(req));
+    answer(15, 1'000'000, gate.epoch(req));
+  };
+  fast_fifteen();
+  loop.run_once(500);
+  EXPECT_EQ(decisions(), 1u);
+  for (int i = 0; i < 6; ++i) fast_fifteen();  // 105 answers
+  loop.run_once(600);
+  ASSERT_EQ(decisions(), 2u);
+  EXPECT_EQ(gate.limit(req), 23u);  // x1.5, still under the 40 in flight at the cut
 }
 
 }  // namespace

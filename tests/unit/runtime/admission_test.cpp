@@ -65,10 +65,10 @@ TEST(AdmissionGate, TransferMovesAPlaceOnlyWhenTheOtherClassHasRoom) {
 TEST(AdmissionGate, RecordsLatencyAgainstTheTarget) {
   admission_gate g;
   g.set_target_ns(10'000'000);
-  g.record(req, 1'000'000);
-  g.record(req, 10'000'000);  // at the target is within it
-  g.record(req, 10'000'001);
-  g.record(miss, 500'000'000);
+  g.record(req, 1'000'000, g.epoch(req));
+  g.record(req, 10'000'000, g.epoch(req));  // at the target is within it
+  g.record(req, 10'000'001, g.epoch(req));
+  g.record(miss, 500'000'000, g.epoch(miss));
   const admission_snapshot s = g.snapshot();
   EXPECT_EQ(s.target_ns, 10'000'000u);
   EXPECT_EQ(s.classes[ri].completed, 3u);
@@ -76,6 +76,29 @@ TEST(AdmissionGate, RecordsLatencyAgainstTheTarget) {
   EXPECT_EQ(s.classes[ri].latency.count(), 3u);
   EXPECT_EQ(s.classes[mi].over_target, 1u);
   EXPECT_EQ(s.classes[mi].latency.count(), 1u);
+}
+
+// A request admitted under one limit and answered under the next is counted, but apart: the
+// controller must not judge the new limit by it.
+TEST(AdmissionGate, AnswersAdmittedUnderAnEarlierLimitAreStale) {
+  admission_gate g;
+  g.set_target_ns(10'000'000);
+  const std::uint32_t before = g.epoch(req);
+  g.set_limit(req, 8);
+  const std::uint32_t after = g.epoch(req);
+  EXPECT_NE(after, before);
+  g.set_limit(req, 8);  // the same limit: the same epoch
+  EXPECT_EQ(g.epoch(req), after);
+  EXPECT_EQ(g.epoch(miss), 0u);       // each class its own
+  g.record(req, 50'000'000, before);  // admitted before the change, slow
+  g.record(req, 1'000'000, after);
+  const admission_snapshot s = g.snapshot();
+  EXPECT_EQ(s.classes[ri].completed, 2u);  // the metrics see both
+  EXPECT_EQ(s.classes[ri].over_target, 1u);
+  EXPECT_EQ(s.classes[ri].latency.count(), 2u);
+  EXPECT_EQ(s.classes[ri].stale_completed, 1u);
+  EXPECT_EQ(s.classes[ri].stale_over_target, 1u);
+  EXPECT_EQ(s.classes[ri].stale_latency.count(), 1u);
 }
 
 // Eight threads hammer a limit of 3: at no moment do more than 3 hold a place, every place is
