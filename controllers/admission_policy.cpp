@@ -29,6 +29,23 @@ bool over_target(const admission_class_sample& c, const admission_settings& cfg)
          static_cast<double>(c.over_target) > allowed;
 }
 
+double answered_per_s(const admission_class_sample& c, std::int64_t window_ms) {
+  return window_ms > 0 ? static_cast<double>(c.answered) * 1000.0 / static_cast<double>(window_ms)
+                       : 0.0;
+}
+
+// A queue building up before its answers show it: what is in flight at the window's end would
+// take more than two targets to drain at the rate the class answered (Little's law, looking
+// ahead). Fast answers from before the queue then do not hide the wait of the requests behind
+// them. (Not the window's peak: a burst of a few in a quiet window is no queue.)
+bool queue_building(const admission_class_sample& c, std::int64_t window_ms,
+                    const admission_settings& cfg) {
+  const double rate = answered_per_s(c, window_ms);
+  const std::size_t now = std::min(c.in_flight, c.limit);
+  return c.completed >= cfg.min_samples && rate > 0 &&
+         static_cast<double>(now) > 2 * rate * static_cast<double>(cfg.target.count()) / 1000.0;
+}
+
 }  // namespace
 
 std::uint64_t raise_samples(const admission_settings& cfg) {
@@ -38,7 +55,8 @@ std::uint64_t raise_samples(const admission_settings& cfg) {
 }
 
 bool admission_window_done(const admission_class_sample& c, const admission_settings& cfg) {
-  return over_target(c, cfg) || c.completed >= raise_samples(cfg);
+  return over_target(c, cfg) || c.completed >= raise_samples(cfg) ||
+         queue_building(c, c.window_ms, cfg);
 }
 
 admission_sample admission_window(const runtime::admission_snapshot& now,
@@ -62,6 +80,7 @@ admission_sample admission_window(const runtime::admission_snapshot& now,
                           .quantile_ns(percentile);
     c.limit = a.limit;
     c.peak_in_flight = a.peak_in_flight;
+    c.in_flight = a.in_flight;
     c.window_ms = window_ms;
   }
   s.accept_pauses = diff(now.accept_pauses, before.accept_pauses);
@@ -89,7 +108,9 @@ std::vector<admission_decision> decide_admission(const admission_sample& s, admi
     const double allowed = (1.0 - cfg.percentile) * static_cast<double>(c.completed);
     const bool settling = state.settle_until_ms[i] >= 0 && s.now_ms < state.settle_until_ms[i];
     if (!settling) state.settle_until_ms[i] = -1;
-    const bool over = over_target(c, cfg);
+    const std::int64_t window_ms = c.window_ms > 0 ? c.window_ms : s.window_ms;
+    const bool building = queue_building(c, window_ms, cfg);
+    const bool over = over_target(c, cfg) || building;
     // The limit holds the load back: it refused, or what was in flight came near it.
     const bool binding = c.refused > 0 || c.peak_in_flight * 10 >= limit * 9;
     // Refusals let a window with few answers raise, but never one with none: nothing says the
@@ -102,20 +123,21 @@ std::vector<admission_decision> decide_admission(const admission_sample& s, admi
       // a clamp of what was in flight, so a small excess does not halve it and one odd window
       // cannot take it to nothing. (The percentile sizes nothing: its buckets are 2-2.5x wide.)
       const std::size_t base = std::clamp<std::size_t>(c.peak_in_flight, 1, limit);
-      const std::int64_t window_ms = c.window_ms > 0 ? c.window_ms : s.window_ms;
-      const double rate =
-          window_ms > 0 ? static_cast<double>(c.answered) * 1000.0 / static_cast<double>(window_ms)
-                        : 0.0;
+      const double rate = answered_per_s(c, window_ms);
       const double allows =
           rate * static_cast<double>(cfg.target.count()) / 1000.0 * cut_share_of_target;
       // Most of the window over the target is no outlier but a standing queue: then nothing
       // but Little's law bounds the cut from below (a limit far above the load comes down in
       // one step instead of halving window after window).
-      const bool most_over = c.over_target * 2 > c.completed;
+      const bool most_over = c.over_target * 2 > c.completed || building;
       const double floor = most_over ? 0.0 : static_cast<double>(base) * cfg.decrease_min;
       const double wanted = std::clamp(allows, floor, static_cast<double>(base) * cfg.decrease_max);
       to = std::max(cfg.min_limit, static_cast<std::size_t>(std::floor(wanted)));
-      why = fmt::format("over the {} ms target: ", cfg.target.count()) +
+      why = (building && !over_target(c, cfg)
+                 ? fmt::format("a queue building: {} in flight take over twice the {} ms target "
+                               "to answer at {:.0f}/s: ",
+                               c.in_flight, cfg.target.count(), rate)
+                 : fmt::format("over the {} ms target: ", cfg.target.count())) +
             describe(c, cfg.percentile) +
             fmt::format("; {:.0f} answered/s x {} ms x {:g} allows {:.0f}", rate,
                         cfg.target.count(), cut_share_of_target, allows);

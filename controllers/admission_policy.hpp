@@ -32,6 +32,7 @@ struct admission_class_sample {
   std::uint64_t percentile_ns = 0;  // the settings' percentile of their latency (bucketed)
   std::size_t limit = 0;            // in force during the window
   std::size_t peak_in_flight = 0;   // the most at once in the window
+  std::size_t in_flight = 0;        // at its end
   std::int64_t window_ms = 0;       // this class's window (longer than the sample's when extended)
   /// The window is still short of answers and goes on (the sensor's call): hold, decide nothing.
   bool partial = false;

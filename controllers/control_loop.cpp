@@ -180,7 +180,12 @@ void control_loop::run_admission(std::int64_t now_ms) {
     decisions = decide_admission(s, admission_state_, settings);
     backlog = decide_backlog(s, admission_state_, settings);
     for (std::size_t i = 0; i < runtime::admission_classes; ++i) {
-      if (s.classes[i].partial) continue;
+      const admission_class_sample& c = s.classes[i];
+      // A window goes on while short of answers, but not across idle time: a class with
+      // nothing answered, refused or in flight starts afresh, or its first busy window would
+      // count the idle periods in its rate (Little's law would then cut far too deep).
+      const bool idle = c.answered == 0 && c.refused == 0 && c.in_flight == 0;
+      if (c.partial && !idle) continue;
       gate_before_.classes[i] = now.classes[i];
       class_since_ms_[i] = now_ms;
       class_peak_[i] = now.classes[i].in_flight;

@@ -29,6 +29,7 @@ admission_class_sample window(std::size_t limit, std::uint64_t completed, std::u
   c.percentile_ns = static_cast<std::uint64_t>(p_ms * 1e6);
   c.refused = refused;
   c.peak_in_flight = peak;
+  c.in_flight = peak;
   return c;
 }
 
@@ -98,9 +99,9 @@ TEST(AdmissionPolicy, TheCutIsClamped) {
   auto d = run.step([](std::size_t l) { return window(l, 1000, 20, 105, 0, 100); });
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].to, 90u);
-  // A tail far over (5 of 20; 200 answered/s allow 15): at most halved in one window.
+  // A tail far over (5 of 50; 500 answered/s allow 37): at most halved in one window.
   admission_run far;
-  d = far.step([](std::size_t l) { return window(l, 20, 5, 5000, 0, 100); });
+  d = far.step([](std::size_t l) { return window(l, 50, 5, 5000, 0, 100); });
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].to, 50u);
   // Most of the window over the target is a standing queue, no outlier: Little's law alone.
@@ -132,8 +133,9 @@ TEST(AdmissionPolicy, NoSecondCutUntilTheRequestsAdmittedBeforeTheFirstHaveFinis
 TEST(AdmissionPolicy, RecoversMultiplicativelyWhileTheLimitHoldsTheLoadBack) {
   admission_run run;
   run.set_limit(req, 100);
-  // Under target, refusing: x1.5 per window, to the bound.
-  auto refusing = [](std::size_t l) { return window(l, 1000, 0, 20, 300, l); };
+  // Under target, refusing: x1.5 per window, to the bound (answering 100,000/s, so that even
+  // 10,000 in flight are no queue).
+  auto refusing = [](std::size_t l) { return window(l, 10000, 0, 20, 300, l); };
   run.step(refusing);
   EXPECT_EQ(run.limit(req), 150u);
   run.step(refusing);
@@ -172,7 +174,7 @@ TEST(AdmissionPolicy, HoldsOnNoiseUnderTheTarget) {
   }
   EXPECT_EQ(run.limit(req), 500u);
   // One request over in a small window: not a trend.
-  EXPECT_TRUE(run.step([](std::size_t l) { return window(l, 30, 1, 150, 0, 200); }).empty());
+  EXPECT_TRUE(run.step([](std::size_t l) { return window(l, 30, 1, 150, 0, 50); }).empty());
   // Too few samples to say anything, even all over the target.
   EXPECT_TRUE(run.step([](std::size_t l) { return window(l, 10, 10, 900, 0, 200); }).empty());
 }
@@ -307,6 +309,39 @@ TEST(AdmissionPolicy, AWindowNeedsAHundredAnswersToSayTheP99IsUnder) {
   EXPECT_EQ(raise_samples(cfg), 20u);  // 10, but never under min_samples
   cfg.percentile = 0.999;
   EXPECT_EQ(raise_samples(cfg), 1000u);
+}
+
+// Before its answers show it: the answers are still fast, but what is in flight would take over
+// two targets to drain at the rate they come (misses piling up on a slow disk in the first
+// moments of the load). Little's law, looking ahead, cuts at once.
+TEST(AdmissionPolicy, AQueueBuildingUpIsCutBeforeItsAnswersShowIt) {
+  admission_run run;
+  // 30 answered in 100 ms (300/s), all fast, with 200 in flight: 200 / 300/s = 667 ms to drain.
+  auto d = run.step([](std::size_t l) { return window(l, 30, 0, 20, 0, 200); });
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].to, 22u);  // 300/s x 100 ms x 0.75, no lower clamp: a standing queue
+  EXPECT_NE(d[0].why.find("a queue building"), std::string::npos) << d[0].why;
+  admission_settings cfg;
+  admission_class_sample c = window(10000, 30, 0, 20, 0, 200);
+  c.window_ms = 100;
+  EXPECT_TRUE(admission_window_done(c, cfg));  // no need for a hundred answers
+  // A burst of five in a quiet second (20 answered), none left at its end: no queue. Five
+  // still there would be one (250 ms to drain at 20/s).
+  const auto quiet = [](std::size_t left) {
+    return [left](std::size_t l) {
+      admission_class_sample q = window(l, 20, 0, 25, 0, 5);
+      q.window_ms = 1000;
+      q.in_flight = left;
+      return q;
+    };
+  };
+  admission_run burst;
+  EXPECT_TRUE(burst.step(quiet(0)).empty());
+  admission_run queued;
+  EXPECT_EQ(queued.step(quiet(5)).size(), 1u);
+  // In flight that drains within two targets is no queue: a slow class, not a building one.
+  admission_run slow;
+  EXPECT_TRUE(slow.step([](std::size_t l) { return window(l, 30, 0, 20, 0, 60); }).empty());
 }
 
 // After a cut the limit comes back quickly to just under what was in flight when it came, and

@@ -351,5 +351,30 @@ TEST(ControlLoopAdmission, AnswersAdmittedBeforeACutDoNotCutAgain) {
   EXPECT_EQ(gate.limit(req), 23u);  // x1.5, still under the 40 in flight at the cut
 }
 
+// An idle class's window does not stretch over the idle time: when misses start after a quiet
+// second, their rate is taken over the time they came in, and the cut is sized by it.
+TEST(ControlLoopAdmission, AWindowDoesNotStretchOverIdleTime) {
+  runtime::pipeline pipe;
+  runtime::admission_gate gate;
+  control_loop::options o;
+  o.pool.enabled = false;
+  o.grouping.enabled = false;
+  o.gate = &gate;  // period 100 ms, target 100 ms, min_samples 20
+  control_loop loop(pipe, o);
+  const auto miss = runtime::admission_class::miss;
+  loop.run_once(0);
+  for (std::int64_t t = 100; t <= 900; t += 100) loop.run_once(t);  // nothing at all
+  // Then, in one period: 40 misses in flight, 20 answered, all over the target.
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(gate.try_admit(miss));
+  for (int i = 0; i < 20; ++i) {
+    gate.record(miss, 300'000'000, gate.epoch(miss));
+    gate.release(miss);
+  }
+  loop.run_once(1000);
+  // 20 answers in its 100 ms window: 200/s x 100 ms x 0.75 = 15 (over 1 s it would be 1.5,
+  // and the limit would fall to min_limit).
+  EXPECT_EQ(gate.limit(miss), 15u);
+}
+
 }  // namespace
 }  // namespace weir::controllers
