@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -248,17 +249,34 @@ TEST_F(regroup_test, the_grouping_controller_fuses_an_idle_pipeline_and_dry_run_
   }));
 }
 
+/// A control loop running the admission controller alone, on a real gate, with the default
+/// settings (period 100 ms, target 100 ms, min_samples 20).
+struct admission_loop {
+  static control_loop::options admission_only(runtime::admission_gate* gate) {
+    control_loop::options o;
+    o.pool.enabled = false;
+    o.grouping.enabled = false;
+    o.gate = gate;
+    return o;
+  }
+  /// Admission decisions on `group` (a class) so far.
+  std::size_t decisions(std::string_view group) const {
+    std::size_t n = 0;
+    for (const auto& d : loop.recent()) n += d.controller == "admission" && d.group == group;
+    return n;
+  }
+
+  runtime::pipeline pipe;
+  runtime::admission_gate gate;
+  control_loop loop{pipe, admission_only(&gate)};
+};
+
 // The admission controller's windows: a class with fewer answers than min_samples in a period
 // (misses on a slow disk) is not left undecided forever: its window goes on until it has them.
 TEST(ControlLoopAdmission, ASlowClassesWindowGoesOnUntilItHoldsEnoughAnswers) {
-  runtime::pipeline pipe;
-  runtime::admission_gate gate;
-  control_loop::options o;
-  o.pool.enabled = false;
-  o.grouping.enabled = false;
-  o.admission.min_samples = 20;  // period 100 ms, target 100 ms
-  o.gate = &gate;
-  control_loop loop(pipe, o);
+  admission_loop a;
+  runtime::admission_gate& gate = a.gate;
+  control_loop& loop = a.loop;
   const auto miss = runtime::admission_class::miss;
   // Eight misses answered a period, each in 500 ms, with eight in flight.
   const auto answer_eight = [&] {
@@ -268,18 +286,14 @@ TEST(ControlLoopAdmission, ASlowClassesWindowGoesOnUntilItHoldsEnoughAnswers) {
       gate.release(miss);
     }
   };
-  const auto miss_decisions = [&] {
-    std::size_t n = 0;
-    for (const auto& d : loop.recent()) n += d.controller == "admission" && d.group == "miss";
-    return n;
-  };
+  const auto miss_decisions = [&] { return a.decisions("miss"); };
   loop.run_once(0);  // the baseline
   answer_eight();
   loop.run_once(100);  // 8 answers: the window goes on
   answer_eight();
   loop.run_once(200);  // 16
   EXPECT_EQ(miss_decisions(), 0u);
-  EXPECT_EQ(gate.limit(miss), o.admission.max_limit);
+  EXPECT_EQ(gate.limit(miss), admission_settings{}.max_limit);
   answer_eight();
   loop.run_once(300);  // 24, all over the target: cut from the 8 in flight at most
   ASSERT_EQ(miss_decisions(), 1u);
@@ -300,20 +314,11 @@ TEST(ControlLoopAdmission, ASlowClassesWindowGoesOnUntilItHoldsEnoughAnswers) {
 // how the old limit did, so they never cut the new one a second time. The new limit's own
 // answers decide.
 TEST(ControlLoopAdmission, AnswersAdmittedBeforeACutDoNotCutAgain) {
-  runtime::pipeline pipe;
-  runtime::admission_gate gate;
-  control_loop::options o;
-  o.pool.enabled = false;
-  o.grouping.enabled = false;
-  o.admission.min_samples = 20;  // period 100 ms, target 100 ms
-  o.gate = &gate;
-  control_loop loop(pipe, o);
+  admission_loop a;
+  runtime::admission_gate& gate = a.gate;
+  control_loop& loop = a.loop;
   const auto req = runtime::admission_class::request;
-  const auto decisions = [&] {
-    std::size_t n = 0;
-    for (const auto& d : loop.recent()) n += d.controller == "admission" && d.group == "request";
-    return n;
-  };
+  const auto decisions = [&] { return a.decisions("request"); };
   loop.run_once(0);
   const std::uint32_t old_epoch = gate.epoch(req);
   for (int i = 0; i < 40; ++i) ASSERT_TRUE(gate.try_admit(req));
@@ -354,13 +359,9 @@ TEST(ControlLoopAdmission, AnswersAdmittedBeforeACutDoNotCutAgain) {
 // An idle class's window does not stretch over the idle time: when misses start after a quiet
 // second, their rate is taken over the time they came in, and the cut is sized by it.
 TEST(ControlLoopAdmission, AWindowDoesNotStretchOverIdleTime) {
-  runtime::pipeline pipe;
-  runtime::admission_gate gate;
-  control_loop::options o;
-  o.pool.enabled = false;
-  o.grouping.enabled = false;
-  o.gate = &gate;  // period 100 ms, target 100 ms, min_samples 20
-  control_loop loop(pipe, o);
+  admission_loop a;
+  runtime::admission_gate& gate = a.gate;
+  control_loop& loop = a.loop;
   const auto miss = runtime::admission_class::miss;
   loop.run_once(0);
   for (std::int64_t t = 100; t <= 900; t += 100) loop.run_once(t);  // nothing at all
