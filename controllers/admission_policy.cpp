@@ -177,7 +177,7 @@ std::optional<backlog_decision> decide_backlog(const admission_sample& s, admiss
   constexpr double smoothing = 0.5;  // weight of the newest window in the answered rate
   const admission_class_sample& r = s.classes[0];
   if (s.window_ms > 0) {
-    const double rate = static_cast<double>(r.answered) * 1000.0 / static_cast<double>(s.window_ms);
+    const double rate = answered_per_s(r, s.window_ms);
     state.answered_per_s = state.answered_per_s == 0
                                ? rate
                                : smoothing * rate + (1 - smoothing) * state.answered_per_s;
