@@ -172,6 +172,8 @@ class engine {
 
   // Accounting.
   void finish(const request_slot& r, outcome o);
+  /// A request on `c` past its deadline: a timeout, counted by the phase it was in.
+  void time_out(const connection& c);
   slot_stats* slot_of_now();
   void roll_slot(std::size_t s);
   void close_slot();
@@ -507,6 +509,12 @@ void engine::unidle(connection& c) {
   c.idle_pos = ~std::size_t{0};
 }
 
+void engine::time_out(const connection& c) {
+  if (c.req.measured && c.state == phase::connecting) ++res_.timeouts_connecting;
+  if (c.req.measured && c.state == phase::reading) ++res_.timeouts_reading;
+  finish(c.req, outcome::timeout);
+}
+
 void engine::sweep() {
   while (!backlog_.empty() && backlog_.front().deadline <= now_) {
     const request_slot r = backlog_.front();
@@ -518,7 +526,7 @@ void engine::sweep() {
   for (connection& c : conns_) {
     if ((c.state == phase::connecting || c.state == phase::writing || c.state == phase::reading) &&
         c.req.deadline <= now_) {
-      finish(c.req, outcome::timeout);
+      time_out(c);
       close_conn(c);
       closed = true;
     }
@@ -670,7 +678,7 @@ void engine::run() {
   }
   for (connection& c : conns_)
     if (c.state == phase::connecting || c.state == phase::writing || c.state == phase::reading)
-      finish(c.req, outcome::timeout);
+      time_out(c);
   close_slot();
 
   const double mean_lag_ms = res_.dispatch_lag.mean() / 1e6;

@@ -64,6 +64,9 @@ struct run_result {
   std::uint64_t ok_in_window = 0;  // 2xx completed inside the window, of any request
   std::uint64_t connect_errors = 0, read_errors = 0;
   std::uint64_t timeouts = 0, timeouts_in_backlog = 0;  // the second is part of the first
+  // Also parts of `timeouts`: still connecting at the deadline (the server never took the SYN,
+  // or its handshake never ended), and written but not answered in time.
+  std::uint64_t timeouts_connecting = 0, timeouts_reading = 0;
   std::uint64_t unsent = 0;
   std::uint64_t body_bytes = 0;
   histogram latency;          // from the intended send time to the end of the response

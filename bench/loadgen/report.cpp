@@ -80,11 +80,14 @@ void print_summary(std::ostream& out, const run_config& c, const run_description
                 static_cast<unsigned long long>(r.other));
   out << line;
   std::snprintf(line, sizeof line,
-                "errors:   connect %llu  read/reset %llu  timeout %llu (%llu in the backlog)\n",
+                "errors:   connect %llu  read/reset %llu  timeout %llu (%llu in the backlog, %llu "
+                "connecting, %llu after the write)\n",
                 static_cast<unsigned long long>(r.connect_errors),
                 static_cast<unsigned long long>(r.read_errors),
                 static_cast<unsigned long long>(r.timeouts),
-                static_cast<unsigned long long>(r.timeouts_in_backlog));
+                static_cast<unsigned long long>(r.timeouts_in_backlog),
+                static_cast<unsigned long long>(r.timeouts_connecting),
+                static_cast<unsigned long long>(r.timeouts_reading));
   out << line;
   out << "latency (ms), from the intended send time and from the write to the socket:\n";
   out << latency_line("intended", r.latency);
@@ -145,7 +148,9 @@ nlohmann::json to_json(const run_config& c, const run_description& d, const run_
              {{"connect", r.connect_errors},
               {"read", r.read_errors},
               {"timeout", r.timeouts},
-              {"timeout_in_backlog", r.timeouts_in_backlog}}},
+              {"timeout_in_backlog", r.timeouts_in_backlog},
+              {"timeout_connecting", r.timeouts_connecting},
+              {"timeout_reading", r.timeouts_reading}}},
             {"goodput_rps", r.goodput()},
             {"2xx_in_window", r.ok_in_window},
             {"body_bytes", r.body_bytes},

@@ -2,7 +2,8 @@
 # weir-loadgen against a real weir: short open-loop runs in both client models, checked through
 # the JSON report (every due request has exactly one outcome, the counts match the schedule, a
 # 404 is "other", the 2xx and the 503s timed apart, the series in 1 s and in 100 ms slots),
-# refused connections counted as connect errors, and the operator errors (a non-loopback target,
+# refused connections counted as connect errors, timeouts counted by phase (connecting, after
+# the write), and the operator errors (a non-loopback target,
 # a bad flag: exit 2 and one line).
 # Usage: loadgen_test.sh /path/to/weir /path/to/weir-loadgen
 set -euo pipefail
@@ -240,6 +241,44 @@ for model in pool users; do
       's["scheduled"] == 50 == e["connect"] == outcomes and s["sent"] == 0'
   fi
 done
+
+# Timeouts by phase: a listener that drops every SYN (a socket filter, as weir's SYN gate) never
+# completes a connection; one that never accepts completes the handshakes (the kernel does) but
+# answers nothing. Each request times out, counted as still connecting or as after the write.
+silent_port_file=$scratch/silent.ports
+python3 - "$silent_port_file" <<'PY' &
+import ctypes, os, socket, struct, sys, time
+
+# ldb [13]; and #0x12; jeq #0x02 -> drop; else keep (see stages/reactor.cpp)
+code = [(0x30, 0, 0, 13), (0x54, 0, 0, 0x12), (0x15, 0, 1, 0x02), (0x06, 0, 0, 0), (0x06, 0, 0, 0xFFFFFFFF)]
+insns = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *i) for i in code))
+prog = struct.pack("HL", len(code), ctypes.addressof(insns))
+gated, mute = socket.socket(), socket.socket()
+for s in (gated, mute):
+    s.bind(("127.0.0.1", 0))
+    s.listen(128)
+gated.setsockopt(socket.SOL_SOCKET, 26, prog)  # SO_ATTACH_FILTER
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(f"{gated.getsockname()[1]} {mute.getsockname()[1]}\n")
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(60)
+PY
+started_pids+=("$!")
+if ! wait_for 10 test -s "$silent_port_file"; then
+  fail "timeouts by phase: the listeners did not start within 10 s"
+else
+  read -r gated_port mute_port <"$silent_port_file"
+  if load "gated" --target "127.0.0.1:$gated_port" --model users --rate 20 --arrival constant \
+    --warmup 0 --duration 0.5 --timeout 0.3; then
+    check "SYNs dropped: every request timed out connecting" "$scratch/gated.json" \
+      's["scheduled"] == 10 == e["timeout"] == e["timeout_connecting"] == outcomes and e["timeout_reading"] == 0 and s["sent"] == 0'
+  fi
+  if load "mute" --target "127.0.0.1:$mute_port" --model users --rate 20 --arrival constant \
+    --warmup 0 --duration 0.5 --timeout 0.3; then
+    check "never answered: every request timed out after the write" "$scratch/mute.json" \
+      's["scheduled"] == 10 == s["sent"] == e["timeout"] == e["timeout_reading"] == outcomes and e["timeout_connecting"] == 0'
+  fi
+fi
 
 # Operator errors: exit 2, nothing on stdout, one line naming the flag.
 usage_error() {
