@@ -96,8 +96,10 @@ struct admission_settings {
   /// the request limit holds the load back it is sized to what `backlog_share` of the target
   /// allows at the rate requests are answered (rate x target x share, within [backlog_min,
   /// backlog_max]); a second after the pressure ends it goes back to backlog_max, the length
-  /// the listener opens with. A share of 0 leaves it at backlog_max.
-  double backlog_share = 0.5;
+  /// the listener opens with. A share of 0 (the default) leaves it at backlog_max: with the SYN
+  /// gate closed while accepting is paused, few wait there, and a short queue makes Linux send
+  /// SYN cookies whose connections it then cannot queue (docs/controllers.md).
+  double backlog_share = 0;
   /// The fast signal (CoDel): a request that waited longer than `queue_delay` in weir's queue
   /// before read_parse is refused once that queue has stood above it for `queue_interval`
   /// (before that, as a burst, it is served up to `target`). 0 turns it off.

@@ -35,8 +35,11 @@ runtime::stage_index accept_stage::handle(runtime::task&) {
   std::size_t room = ctx_.accept_room();
   for (int i = 0; i < accept_batch; ++i) {
     if (room == 0) {
-      // No room inside weir: the rest wait in the kernel's listen queue, where waiting costs
-      // weir nothing, until a request ends and frees room (server_context::resume_accepts).
+      // No room inside weir: those already in the kernel's listen queue wait there, where
+      // waiting costs weir nothing, until a request ends and frees room
+      // (server_context::resume_accepts). At the request limit new ones are turned away at the
+      // SYN gate, closed before the flag so that whoever clears the flag finds it closed.
+      if (ctx_.at_request_limit()) ctx_.loop->close_syn_gate();
       ctx_.accepts_paused_for_load.store(true, std::memory_order_seq_cst);
       // Room freed between the reading and the flag was seen by no one: look once more, and
       // go on only by clearing the flag ourselves (whoever clears it owns the listener).
@@ -59,7 +62,10 @@ runtime::stage_index accept_stage::handle(runtime::task&) {
                              SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       const int err = errno;
-      if (err == EAGAIN || err == EWOULDBLOCK) break;
+      if (err == EAGAIN || err == EWOULDBLOCK) {
+        ctx_.loop->open_syn_gate();  // the listen queue is empty and weir has room
+        break;
+      }
       if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
       if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
         ctx_.stats.local().accept_backoffs.add();

@@ -143,6 +143,10 @@ struct server_context {
   /// controller bounds) instead of in weir's queues, where it would cost an accept, a read and a
   /// refusal, each about what serving it costs (docs/controllers.md, "What a refusal costs").
   std::size_t accept_room() const;
+  /// Whether the request class's limit, not the read_parse queue's room, leaves no room: the
+  /// admission controller holds the load back, so new connections are turned away at the SYN
+  /// gate. A queue short of room is a moment's backpressure: those wait in the listen queue.
+  bool at_request_limit() const;
   /// The room at which paused accepts resume (hysteresis: a batch, not one connection at a time).
   std::size_t accept_resume_room() const;
   /// Called when a request ends: if accepts are paused for load and there is room again now,

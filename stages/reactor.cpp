@@ -1,5 +1,8 @@
 #include "stages/reactor.hpp"
 
+#include <linux/filter.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/epoll.h>
@@ -84,6 +87,48 @@ bool reactor::watch(int fd, std::uint64_t handle) {
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.u64 = handle;
   return ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+// The gate is a classic socket filter on the listener that drops a segment with SYN set and ACK
+// clear: a new connection's first segment, never a handshake's last ACK or a request's bytes. A
+// listener's filter sees the TCP header at offset 0 (byte 13 holds the flags), for IPv4 and IPv6.
+// Accepted sockets inherit the filter they were cloned under; it never matches their segments.
+// Only the listener's owner (the accept round, or whoever ends a pause) opens or closes it.
+void reactor::close_syn_gate() {
+  static sock_filter drop_syn[] = {
+      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),
+      BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12),        // SYN | ACK
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x02, 0, 1),  // SYN alone?
+      BPF_STMT(BPF_RET | BPF_K, 0),                     // drop
+      BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),           // keep all of it
+  };
+  static sock_fprog prog{static_cast<unsigned short>(std::size(drop_syn)), drop_syn};
+  if (syn_gate_closed_.load(std::memory_order_relaxed)) return;
+  if (::setsockopt(listen_fd_, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0) {
+    // Without it, connections wait in the listen queue as they would without a gate.
+    if (!syn_gate_warned_.exchange(true))
+      spdlog::warn("accept: cannot close the SYN gate (a socket filter): {}", std::strerror(errno));
+    return;
+  }
+  syn_gate_closed_.store(true, std::memory_order_relaxed);
+}
+
+void reactor::open_syn_gate() {
+  if (!syn_gate_closed_.load(std::memory_order_relaxed)) return;
+  int unused = 0;
+  ::setsockopt(listen_fd_, SOL_SOCKET, SO_DETACH_FILTER, &unused, sizeof unused);
+  syn_gate_closed_.store(false, std::memory_order_relaxed);
+}
+
+void reactor::resume_listener() {
+  if (syn_gate_closed_.load(std::memory_order_relaxed)) {
+    // A listening socket's TCP_INFO reports its accept queue's length in tcpi_unacked.
+    tcp_info info{};
+    socklen_t len = sizeof info;
+    if (::getsockopt(listen_fd_, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 || info.tcpi_unacked == 0)
+      open_syn_gate();
+  }
+  arm_listener();
 }
 
 void reactor::arm_listener() {
@@ -191,7 +236,7 @@ void reactor::tick(std::int64_t now) {
   // connections waiting for read_parse turned out idle).
   if (!draining && ctx_.accepts_paused_for_load.load(std::memory_order_relaxed) &&
       ctx_.accept_room() > 0 && ctx_.accepts_paused_for_load.exchange(false)) {
-    arm_listener();
+    resume_listener();
   }
   if (!draining && listener_paused_.load(std::memory_order_acquire) &&
       now >= listener_resume_ms_.load(std::memory_order_relaxed) &&

@@ -33,6 +33,17 @@ class reactor {
   bool watch(int fd, std::uint64_t handle);
   /// Re-arms the listener for one more accept round.
   void arm_listener();
+  /// The SYN gate. Closed, the kernel drops new connections' SYNs (a socket filter on the
+  /// listener): a client tries again later (Linux: 1 s later, then every second up to four
+  /// times) instead of waiting, queued or half-connected, where weir cannot see it; handshakes
+  /// begun and connections queued are untouched. Closed when accepting pauses for load; opened
+  /// when weir has room and the listen queue is empty. Called by the listener's owner only.
+  void close_syn_gate();
+  void open_syn_gate();
+
+  /// Resumes accepting after a pause for load: opens the gate if nothing waits in the listen
+  /// queue (else the accept round that empties it does), and re-arms the listener.
+  void resume_listener();
   /// Leaves the listener unarmed until `until_ms` has passed and a connection slot is free.
   void pause_listener(std::int64_t until_ms);
   /// Stops accepting for good and closes idle connections (graceful stop, first step).
@@ -56,6 +67,8 @@ class reactor {
   listener_task listener_;
   std::atomic<bool> running_{false};
   std::atomic<bool> listener_paused_{false};
+  std::atomic<bool> syn_gate_closed_{false};
+  std::atomic<bool> syn_gate_warned_{false};
   std::atomic<std::uint64_t> listener_arms_{0};  // see arm_listener
   std::atomic<std::int64_t> listener_resume_ms_{0};
   std::atomic<bool> draining_{false};

@@ -230,6 +230,13 @@ std::size_t server_context::accept_room() const {
   return room;
 }
 
+bool server_context::at_request_limit() const {
+  const std::size_t limit = admission.limit(runtime::admission_class::request);
+  if (limit == runtime::admission_gate::unlimited) return false;
+  const std::size_t depth = pipe.load_of(stage_read_parse).depth;
+  return admission.in_flight(runtime::admission_class::request) + depth >= limit;
+}
+
 std::size_t server_context::accept_resume_room() const {
   const std::size_t limit = admission.limit(runtime::admission_class::request);
   const std::size_t bound = limit != runtime::admission_gate::unlimited
@@ -240,7 +247,7 @@ std::size_t server_context::accept_resume_room() const {
 
 void server_context::resume_accepts_slow() {
   if (accept_room() < accept_resume_room()) return;
-  if (accepts_paused_for_load.exchange(false, std::memory_order_acq_rel)) loop->arm_listener();
+  if (accepts_paused_for_load.exchange(false, std::memory_order_acq_rel)) loop->resume_listener();
 }
 
 runtime::stage_index server_context::admit(connection& c) {

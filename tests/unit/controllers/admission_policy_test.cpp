@@ -386,7 +386,8 @@ admission_sample backlog_window(std::int64_t now_ms, std::uint64_t answered, std
 }
 
 TEST(AdmissionBacklog, HeldBackItHoldsWhatTheTargetsShareAllowsAtTheAnsweredRate) {
-  admission_settings cfg;  // target 100 ms, share 0.5
+  admission_settings cfg;  // target 100 ms
+  cfg.backlog_share = 0.5;
   admission_state st;
   // 250 answered in 100 ms: 2500/s x 0.1 s x 0.5 = 125 connections.
   const auto d = decide_backlog(backlog_window(100, 250, 0, 3, 4096), st, cfg);
@@ -403,6 +404,7 @@ TEST(AdmissionBacklog, HeldBackItHoldsWhatTheTargetsShareAllowsAtTheAnsweredRate
 
 TEST(AdmissionBacklog, NoPressureLeavesTheListenersOwnLength) {
   admission_settings cfg;
+  cfg.backlog_share = 0.5;
   admission_state st;
   for (std::int64_t t = 100; t <= 3000; t += 100)
     EXPECT_FALSE(decide_backlog(backlog_window(t, 250, 0, 0, 4096), st, cfg).has_value()) << t;
@@ -410,6 +412,7 @@ TEST(AdmissionBacklog, NoPressureLeavesTheListenersOwnLength) {
 
 TEST(AdmissionBacklog, ItStaysWithinTheBounds) {
   admission_settings cfg;
+  cfg.backlog_share = 0.5;
   cfg.backlog_min = 32;
   cfg.backlog_max = 1000;
   admission_state st;
@@ -423,6 +426,7 @@ TEST(AdmissionBacklog, ItStaysWithinTheBounds) {
 
 TEST(AdmissionBacklog, SmallChangesAreNotMadeAndTheRateIsSmoothed) {
   admission_settings cfg;
+  cfg.backlog_share = 0.5;
   admission_state st;
   auto d = decide_backlog(backlog_window(100, 200, 0, 1, 4096), st, cfg);
   ASSERT_TRUE(d.has_value());
@@ -437,6 +441,7 @@ TEST(AdmissionBacklog, SmallChangesAreNotMadeAndTheRateIsSmoothed) {
 
 TEST(AdmissionBacklog, ItGrowsBackASecondAfterThePressureEnds) {
   admission_settings cfg;
+  cfg.backlog_share = 0.5;
   admission_state st;
   ASSERT_TRUE(decide_backlog(backlog_window(100, 250, 0, 2, 4096), st, cfg).has_value());
   // Calm windows: nothing for the first second, then back to backlog_max.
