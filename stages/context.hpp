@@ -139,9 +139,10 @@ struct server_context {
   /// How many new connections the accept stage may take now. Work already inside weir comes
   /// first: the connections waiting for read_parse plus the requests admitted count against the
   /// request class's limit, and the read_parse queue keeps half its room for connections already
-  /// open. What is not taken waits in the kernel's listen queue (whose length the admission
-  /// controller bounds) instead of in weir's queues, where it would cost an accept, a read and a
-  /// refusal, each about what serving it costs (docs/controllers.md, "What a refusal costs").
+  /// open. What is not taken waits in the kernel's listen queue (or, at the request limit, is
+  /// turned away at the SYN gate) instead of in weir's queues, where it would cost an accept, a
+  /// read and a refusal, each about what serving it costs (docs/controllers.md, "What a refusal
+  /// costs").
   std::size_t accept_room() const;
   /// Whether the request class's limit, not the read_parse queue's room, leaves no room: the
   /// admission controller holds the load back, so new connections are turned away at the SYN
