@@ -43,6 +43,10 @@ def run(binary, target, rate, *, cpu=1, model="pool", connections=64, session=No
     return report
 
 
+def _per(count, dur):
+    return None if count is None else count / dur
+
+
 def summary_row(report):
     """The figures a table row needs, from one report."""
     s = report["summary"]
@@ -60,6 +64,9 @@ def summary_row(report):
         "rate_other": s["status"]["other"] / dur,
         "rate_errors": (errors["connect"] + errors["read"]) / dur,
         "rate_timeouts": errors["timeout"] / dur,  # timeout_in_backlog is a part of it
+        # parts of it too, by phase (None in reports from before they were counted)
+        "rate_timeouts_connecting": _per(errors.get("timeout_connecting"), dur),
+        "rate_timeouts_reading": _per(errors.get("timeout_reading"), dur),
         "rate_unsent": s["unsent"] / dur,
         "p50_ms": li["p50_ms"], "p99_ms": li["p99_ms"],
         "p50_sent_ms": ls["p50_ms"], "p99_sent_ms": ls["p99_ms"],

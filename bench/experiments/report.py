@@ -3,10 +3,13 @@
 import json
 from pathlib import Path
 
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+def _pyplot():
+    """matplotlib (python3-matplotlib, a bench dependency), only when there is a plot to draw."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
 
 COLORS = {"weir": "tab:red", "nginx": "tab:green", "lighttpd": "tab:blue", "h2o": "tab:purple",
           "nginx-aio": "tab:olive"}
@@ -47,6 +50,7 @@ def sweep_tables(data):
 
 
 def sweep_plots(data, out):
+    plt = _pyplot()
     written = []
     for workload in sorted({s["workload"] for s in data["series"]}):
         for model in sorted({s["model"] for s in data["series"]}):
@@ -93,6 +97,7 @@ def sweep_plots(data, out):
 
 
 def step_section(data, out):
+    plt = _pyplot()
     target = data.get("target_ms", 100)
     lines = ["| server | model | capacity req/s | base p99 ms | goodput in the step req/s | "
              "503/s in the step | errors+timeouts in the step | p99 max ms | "
@@ -224,6 +229,26 @@ def refusal_section(data):
     return "\n".join(lines) + "\n"
 
 
+def overload_section(data):
+    cap = data["capacity_rps"]
+    lines = [f"c0, users model, {data['rate']:.0f}/s offered to each server ({data['rate'] / cap:.1f}x "
+             f"weir's capacity of {cap:.0f}/s), {data['connections']} client connections; the "
+             f"kernel's counters over each run.", "",
+             "| server | round | goodput | of capacity | 2xx p50 / p99 ms (write) | 2xx p99 ms "
+             "(intended) | 503 /s | timeouts /s: connecting / after the write | unsent /s | "
+             "listen overflows | SYN cookies sent |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in data["runs"]:
+        w, k = r["row"], r["kernel"]
+        lines.append(f"| {r['server']} | {r['round']} | {w['goodput_rps']:.0f} | "
+                     f"{w['goodput_rps'] / cap:.0%} | {w['p50_sent_ms']:.0f} / "
+                     f"{opt(w.get('p99_2xx_sent_ms'))} | {opt(w.get('p99_2xx_ms'))} | "
+                     f"{w['rate_503']:.0f} | {opt(w.get('rate_timeouts_connecting'))} / "
+                     f"{opt(w.get('rate_timeouts_reading'))} | {w['rate_unsent']:.0f} | "
+                     f"{k.get('TcpExtListenOverflows', '-')} | {k.get('TcpExtSyncookiesSent', '-')} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_all(out):
     out = Path(out)
     md = []
@@ -238,6 +263,7 @@ def write_all(out):
         md += ["## Step", "", text] + [f"![{n}]({n})" for n in pngs] + [""]
     for name, title, fn in (("slowdisk", "Slow disk", slowdisk_section),
                             ("c10k", "C10K", c10k_section),
+                            ("overload", "Overload: users at 3x", overload_section),
                             ("refusal", "The cost of a refusal", refusal_section)):
         f = out / f"{name}.json"
         if f.is_file():

@@ -24,7 +24,7 @@ sys.path.insert(0, str(HERE))
 import loadgen  # noqa: E402
 import servers  # noqa: E402
 
-EXPERIMENTS = ("sweep", "step", "slowdisk", "c10k", "refusal")
+EXPERIMENTS = ("sweep", "step", "slowdisk", "c10k", "refusal", "overload")
 WORKLOADS = ("c0", "mix")
 MODELS = ("pool", "users")
 SWEEP_POINTS = (0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 4.0)
@@ -317,9 +317,11 @@ def run_step(bench):
                     cap, _, _ = capacity(bench, srv, "c0", model, tag)
                 profile = ",".join(f"{k * cap:.0f}:{secs}" for k, secs in STEP_PHASES)
                 scraper = MetricsScraper(srv.metrics_port) if name == "weir" else None
+                # 3x in the users model: refused clients hold a connection each for their timeout
+                more = {"connections": overload_connections()} if model == "users" else {}
                 report = bench.load(srv, STEP_PHASES[0][0] * cap, "c0", model, warmup=5,
                                     duration=sum(secs for _, secs in STEP_PHASES),
-                                    profile=profile, tag=tag, series_ms=STEP_SLOT_MS)
+                                    profile=profile, tag=tag, series_ms=STEP_SLOT_MS, **more)
                 samples = scraper.stop() if scraper else []
             slots = report["series"]
             series = per_second(slots, STEP_SLOT_MS)
@@ -589,6 +591,78 @@ def run_slowdisk(bench):
                                   "misses": cold, "disk": disk_status})
         bench.save("slowdisk", result)
     return result
+
+
+OVERLOAD_SHARE = 3.0        # offered: 3x weir's users-model capacity on c0, the same for every server
+OVERLOAD_DURATION = 10
+OVERLOAD_WARMUP = 2
+OVERLOAD_ROUNDS = 2         # each server this many times, interleaved (single runs vary 2x)
+# The kernel's counters that say where the excess went (nstat, host-wide: one run at a time).
+OVERLOAD_NSTAT = ("TcpExtListenOverflows", "TcpExtSyncookiesSent", "TcpExtSyncookiesRecv",
+                  "TcpExtTCPSynRetrans", "TcpPassiveOpens", "TcpEstabResets")
+
+
+def nstat_counters(text):
+    """{counter: value} from `nstat -az` (absolute values; the header and odd lines skipped)."""
+    out = {}
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) >= 2 and f[0][:1].isupper() and f[1].isdigit():
+            out[f[0]] = int(f[1])
+    return out
+
+
+def nstat_now():
+    r = subprocess.run(["nstat", "-az"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                       text=True)
+    return nstat_counters(r.stdout) if r.returncode == 0 else {}
+
+
+def overload_connections():
+    """Client connections for the users model past capacity: each refused client holds one for
+    its whole timeout (3x capacity x 2 s is about 15,000), so as many as the fd limit allows."""
+    import resource
+    return max(USERS_CAP, min(resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 100, 30000))
+
+
+def run_overload(bench):
+    """Experiment 6 (issue 14, target 2): c0 in the users model (a new connection per request)
+    at 3x weir's capacity, every server CPU-capped, the same offered rate for all, rounds
+    interleaved. Where the excess went: 503s, connects that timed out (SYNs dropped), requests
+    written and not answered in time, and the kernel's listen-queue counters."""
+    cap = known_capacity(bench, "weir", "c0", "users")
+    if cap is None:
+        with bench.server("weir", "overload-capacity") as srv:
+            cap, _, _ = capacity(bench, srv, "c0", "users", "overload-capacity")
+    rate = cap * OVERLOAD_SHARE
+    conns = overload_connections()
+    result = {"capacity_rps": cap, "rate": rate, "connections": conns, "runs": []}
+    log(f"overload: weir's users capacity {cap:.0f}/s, offering {rate:.0f}/s to each server, "
+        f"{conns} client connections, {OVERLOAD_ROUNDS} rounds")
+    for rnd in range(OVERLOAD_ROUNDS):
+        for name in bench.args.servers:
+            tag = f"overload-{name}-{rnd}"
+            with bench.server(name, tag) as srv:
+                n0 = nstat_now()
+                row = loadgen.summary_row(bench.load(
+                    srv, rate, "c0", "users", duration=OVERLOAD_DURATION, warmup=OVERLOAD_WARMUP,
+                    tag=tag, connections=conns))
+                n1 = nstat_now()
+            kernel = {k: n1.get(k, 0) - n0.get(k, 0) for k in OVERLOAD_NSTAT if k in n1}
+            log(f"{name} round {rnd}: goodput {row['goodput_rps']:.0f}/s "
+                f"({row['goodput_rps'] / cap:.0%} of weir's capacity), 2xx p99 from the write "
+                f"{opt_ms(row['p99_2xx_sent_ms'])}, from the intended time "
+                f"{opt_ms(row['p99_2xx_ms'])}; 503 {row['rate_503']:.0f}/s; timeouts "
+                f"{row['rate_timeouts']:.0f}/s (connecting {opt_ms(row['rate_timeouts_connecting'], '')}"
+                f", after the write {opt_ms(row['rate_timeouts_reading'], '')}); unsent "
+                f"{row['rate_unsent']:.0f}/s; kernel {kernel}")
+            result["runs"].append({"server": name, "round": rnd, "row": row, "kernel": kernel})
+            bench.save("overload", result)
+    return result
+
+
+def opt_ms(v, unit=" ms"):
+    return "-" if v is None else f"{v:.0f}{unit}"
 
 
 def main():

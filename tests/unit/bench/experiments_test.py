@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Tests of bench/experiments' pure parts: the capacity ramp (against a synthetic server), the
-sustained bound, the step's recovery time, the /metrics parser, and the loadgen report's row.
+sustained bound, the step's recovery time, the /metrics parser, the loadgen report's row, and
+the overload experiment's nstat parser and table.
 Usage: experiments_test.py /path/to/bench/experiments"""
 
 import sys
@@ -196,6 +197,44 @@ class SummaryRowTest(unittest.TestCase):
         # a report from before they were split
         row = loadgen.summary_row(report(2000, 1500, 80.0))
         self.assertIsNone(row["p99_2xx_sent_ms"])
+
+    def test_timeouts_by_phase(self):
+        r = report(2000, 1500, 80.0, duration=4.0)
+        r["summary"]["errors"].update(timeout=600, timeout_connecting=400, timeout_reading=160)
+        row = loadgen.summary_row(r)
+        self.assertEqual((row["rate_timeouts"], row["rate_timeouts_connecting"],
+                          row["rate_timeouts_reading"]), (150, 100, 40))
+        # a report from before they were counted
+        row = loadgen.summary_row(report(2000, 1500, 80.0))
+        self.assertIsNone(row["rate_timeouts_connecting"])
+
+
+class OverloadTest(unittest.TestCase):
+    NSTAT = """#kernel
+IpInReceives                    1234               0.0
+TcpPassiveOpens                 36015              0.0
+TcpExtListenOverflows           191165             0.0
+TcpExtSyncookiesSent            0                  0.0
+"""
+
+    def test_nstat_counters(self):
+        self.assertEqual(run.nstat_counters(self.NSTAT),
+                         {"IpInReceives": 1234, "TcpPassiveOpens": 36015,
+                          "TcpExtListenOverflows": 191165, "TcpExtSyncookiesSent": 0})
+        self.assertEqual(run.nstat_counters(""), {})
+
+    def test_the_section_has_a_row_per_run_with_the_share_of_capacity(self):
+        import report as rep
+        row = loadgen.summary_row(report(7300, 1825, 2000.0, duration=10.0))
+        data = {"capacity_rps": 2433, "rate": 7300, "connections": 19900,
+                "runs": [{"server": "weir", "round": 0, "row": row,
+                          "kernel": {"TcpExtListenOverflows": 0, "TcpExtSyncookiesSent": 0}},
+                         {"server": "nginx", "round": 0, "row": row, "kernel": {}}]}
+        text = rep.overload_section(data)
+        self.assertIn("3.0x weir's capacity of 2433/s", text)
+        self.assertIn("| weir | 0 | 1825 | 75% |", text)
+        self.assertIn("| nginx | 0 | 1825 | 75% |", text)
+        self.assertTrue(text.rstrip().endswith("| - | - |"))  # no kernel counters: dashes
 
 
 if __name__ == "__main__":
