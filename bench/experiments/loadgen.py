@@ -12,9 +12,10 @@ class LoadgenError(RuntimeError):
 
 def run(binary, target, rate, *, cpu=1, model="pool", connections=64, session=None,
         duration=5.0, warmup=1.0, timeout=2.0, path=None, mix=None, arrival="poisson", seed=1,
-        profile=None, series_ms=None, out=None):
+        profile=None, series_ms=None, sources=None, out=None):
     """One open-loop run; returns the parsed JSON report (with `out` kept, if given).
-    `series_ms`: the series' slot length (None: the generator's default, a second)."""
+    `series_ms`: the series' slot length (None: the generator's default, a second);
+    `sources`: how many loopback source addresses (None: one)."""
     args = ["taskset", "-c", str(cpu), str(binary), "--target", target, "--model", model,
             "--warmup", f"{warmup:g}", "--timeout", f"{timeout:g}", "--arrival", arrival,
             "--seed", str(seed)]
@@ -28,6 +29,8 @@ def run(binary, target, rate, *, cpu=1, model="pool", connections=64, session=No
         args += ["--session", str(session)]
     if series_ms is not None:
         args += ["--series-ms", str(series_ms)]
+    if sources is not None:
+        args += ["--sources", str(sources)]
     if mix is not None:
         args += ["--mix", str(mix)]
     else:

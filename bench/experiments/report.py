@@ -232,15 +232,17 @@ def refusal_section(data):
 def overload_section(data):
     cap = data["capacity_rps"]
     lines = [f"c0, users model, {data['rate']:.0f}/s offered to each server ({data['rate'] / cap:.1f}x "
-             f"weir's capacity of {cap:.0f}/s), {data['connections']} client connections; the "
-             f"kernel's counters over each run.", "",
-             "| server | round | goodput | of capacity | 2xx p50 / p99 ms (write) | 2xx p99 ms "
-             "(intended) | 503 /s | timeouts /s: connecting / after the write | unsent /s | "
-             "listen overflows | SYN cookies sent |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in data["runs"]:
+             f"weir's capacity of {cap:.0f}/s); the kernel's counters over each run; "
+             f"gen-limited: the generator fell behind.", "",
+             "| server | connections | round | goodput | of capacity | 2xx p50 / p99 ms (write) | "
+             "2xx p99 ms (intended) | 503 /s | timeouts /s: connecting / after the write | "
+             "unsent /s | listen overflows | SYN cookies sent |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(data["runs"], key=lambda r: (r.get("connections", 0), r["server"], r["round"])):
         w, k = r["row"], r["kernel"]
-        lines.append(f"| {r['server']} | {r['round']} | {w['goodput_rps']:.0f} | "
+        lim = " (gen-limited)" if w.get("limited") else ""
+        lines.append(f"| {r['server']} | {r.get('connections', '-')} | {r['round']} | "
+                     f"{w['goodput_rps']:.0f}{lim} | "
                      f"{w['goodput_rps'] / cap:.0%} | {w['p50_sent_ms']:.0f} / "
                      f"{opt(w.get('p99_2xx_sent_ms'))} | {opt(w.get('p99_2xx_ms'))} | "
                      f"{w['rate_503']:.0f} | {opt(w.get('rate_timeouts_connecting'))} / "

@@ -199,6 +199,7 @@ class engine {
   std::uint64_t now_ = 0, start_ = 0, measure_start_ = 0, measure_end_ = 0;
   std::uint64_t timeout_ns_ = 0, sweep_ns_ = 0, next_sweep_ = 0, armed_ = 0;
   std::uint64_t slot_ns_ = 0;
+  int next_source_ = 0;  // the next connection's source address: 127.0.0.1 + this
   std::size_t cur_slot_ = 0;
   // The current slot's latencies (all intended, 2xx intended, 2xx sent), reset per slot: 32 KiB
   // and a 4096-bucket scan each per slot, nothing per response beyond a record.
@@ -266,6 +267,19 @@ void engine::open(std::uint32_t id, const request_slot& r) {
   res_.max_open = std::max(res_.max_open, open_);
   const int one = 1;
   setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (cfg_.sources > 1) {
+    // The port is still chosen at connect, for this address's own ephemeral range.
+    setsockopt(c.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    from.sin_addr.s_addr = htonl(0x7f000001u + static_cast<std::uint32_t>(next_source_));
+    next_source_ = (next_source_ + 1) % cfg_.sources;
+    if (::bind(c.fd, reinterpret_cast<const sockaddr*>(&from), sizeof from) < 0) {
+      finish(r, outcome::connect_error);
+      close_conn(c);
+      return;
+    }
+  }
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.u32 = id;

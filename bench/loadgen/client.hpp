@@ -44,6 +44,7 @@ struct run_config {
   double max_lag_ms = 1;       // mean dispatch lag above this: the generator is the limit
   double max_cpu_share = 0.9;  // CPU use (of one core) above this: the generator is the limit
   int series_ms = 1000;        // the length of a series slot
+  int sources = 1;             // connect from 127.0.0.1 .. 127.0.0.<sources>, in turn
   mix requests = mix::single("/");
 };
 

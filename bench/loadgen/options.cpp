@@ -35,6 +35,9 @@ An open-loop HTTP/1.1 load generator: requests are sent on schedule whatever the
   --json FILE          write the summary and the series as JSON
   --series-ms MS       the series' slot length, [10, 60000] (default 1000)
   --max-lag-ms MS      warn when the mean dispatch lag exceeds this, (0, 10000] (default 1)
+  --sources N          connect from N loopback addresses, 127.0.0.1 up, [1, 254] (default 1):
+                       each has its own ephemeral ports, which a users model run past capacity
+                       (timeouts leave TIME_WAITs) can otherwise exhaust; loopback targets only
   --allow-remote       allow a target outside 127.0.0.0/8
   --help               this text
 Example: weir-loadgen --target 127.0.0.1:8080 --rate 2000 --duration 10 --mix specweb96.mix
@@ -44,7 +47,7 @@ namespace {
 
 struct raw_flags {
   std::optional<std::string> target, rate, rate_profile, model, connections, session, arrival, seed,
-      warmup, duration, timeout, path, mix, host, json, max_lag, series_ms;
+      warmup, duration, timeout, path, mix, host, json, max_lag, series_ms, sources;
   bool allow_remote = false, help = false;
 };
 
@@ -72,6 +75,7 @@ constexpr flag_spec flags[] = {
     {"--json", &raw_flags::json, nullptr},
     {"--max-lag-ms", &raw_flags::max_lag, nullptr},
     {"--series-ms", &raw_flags::series_ms, nullptr},
+    {"--sources", &raw_flags::sources, nullptr},
     {"--allow-remote", nullptr, &raw_flags::allow_remote},
     {"--help", nullptr, &raw_flags::help},
 };
@@ -251,6 +255,11 @@ options parse_options(const std::vector<std::string>& args, long fd_limit) {
     c.max_lag_ms = number("--max-lag-ms", *raw.max_lag, 0, 10000, true, "(0, 10000]");
   if (raw.series_ms)
     c.series_ms = static_cast<int>(integer("--series-ms", *raw.series_ms, 10, 60000));
+  if (raw.sources) {
+    c.sources = static_cast<int>(integer("--sources", *raw.sources, 1, 254));
+    if (c.sources > 1 && (ntohl(c.target.sin_addr.s_addr) >> 24) != 127)
+      bad("--sources", "more than one source address needs a loopback target (127.0.0.0/8)");
+  }
   double total = c.rate * c.warmup_s;
   if (c.profile.empty()) total += c.rate * c.duration_s;
   for (const auto& [rate, secs] : c.profile) total += rate * secs;

@@ -137,6 +137,7 @@ nlohmann::json to_json(const run_config& c, const run_description& d, const run_
             {"duration_s", c.duration_s},
             {"timeout_s", c.timeout_s},
             {"series_ms", c.series_ms},
+            {"sources", c.sources},
             {"mix_source", d.mix},
             {"mix", mix}}},
           {"summary",

@@ -3,7 +3,7 @@
 # the JSON report (every due request has exactly one outcome, the counts match the schedule, a
 # 404 is "other", the 2xx and the 503s timed apart, the series in 1 s and in 100 ms slots),
 # refused connections counted as connect errors, timeouts counted by phase (connecting, after
-# the write), and the operator errors (a non-loopback target,
+# the write), several source addresses, and the operator errors (a non-loopback target,
 # a bad flag: exit 2 and one line).
 # Usage: loadgen_test.sh /path/to/weir /path/to/weir-loadgen
 set -euo pipefail
@@ -280,6 +280,48 @@ else
   fi
 fi
 
+# --sources 4: the connections come from 127.0.0.1 to 127.0.0.4, in turn (a server that answers
+# each request and notes its peer's address).
+peers_file=$scratch/peers.txt
+python3 - "$scratch/peers.port" "$peers_file" <<'PY' &
+import os, socket, sys
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(128)
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(f"{srv.getsockname()[1]}\n")
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+with open(sys.argv[2], "a") as out:
+    while True:
+        c, peer = srv.accept()
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = c.recv(4096)
+            if not chunk:
+                break
+            buf += chunk
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        c.close()
+        out.write(peer[0] + "\n")
+        out.flush()
+PY
+started_pids+=("$!")
+if ! wait_for 10 test -s "$scratch/peers.port"; then
+  fail "sources: the listener did not start within 10 s"
+else
+  read -r peers_port <"$scratch/peers.port"
+  if load "sources" --target "127.0.0.1:$peers_port" --model users --rate 40 --arrival constant \
+    --duration 0.5 --sources 4 --timeout 5; then
+    check "sources: all 20 answered" "$scratch/sources.json" 's["scheduled"] == 20 == st["2xx"]'
+    got=$(sort -u "$peers_file" | tr '\n' ' ')
+    if [[ $got == "127.0.0.1 127.0.0.2 127.0.0.3 127.0.0.4 " ]]; then
+      echo "ok: sources: from 127.0.0.1 to 127.0.0.4"
+    else
+      fail "sources: the peers were '$got', not 127.0.0.1 to 127.0.0.4"
+    fi
+  fi
+fi
+
 # Operator errors: exit 2, nothing on stdout, one line naming the flag.
 usage_error() {
   local what=$1 needle=$2 rc=0
@@ -304,6 +346,8 @@ usage_error "bad --rate" '--rate: "fast" is not a number in (0, 1000000]' --targ
 usage_error "bad --model" "--model" --target "$target" --rate 10 --model closed
 usage_error "bad --series-ms" '--series-ms: "5" is not an integer in [10, 60000]' \
   --target "$target" --rate 10 --series-ms 5
+usage_error "bad --sources" '--sources: "0" is not an integer in [1, 254]' \
+  --target "$target" --rate 10 --sources 0
 
 kill -0 "$weir_pid" 2>/dev/null || fail "weir is no longer running"
 if [[ $failures -ne 0 ]]; then

@@ -226,15 +226,18 @@ TcpExtSyncookiesSent            0                  0.0
     def test_the_section_has_a_row_per_run_with_the_share_of_capacity(self):
         import report as rep
         row = loadgen.summary_row(report(7300, 1825, 2000.0, duration=10.0))
-        data = {"capacity_rps": 2433, "rate": 7300, "connections": 19900,
-                "runs": [{"server": "weir", "round": 0, "row": row,
+        limited = dict(row, limited=True)
+        data = {"capacity_rps": 2433, "rate": 7300,
+                "runs": [{"server": "weir", "round": 0, "connections": 19900, "row": row,
                           "kernel": {"TcpExtListenOverflows": 0, "TcpExtSyncookiesSent": 0}},
-                         {"server": "nginx", "round": 0, "row": row, "kernel": {}}]}
+                         {"server": "nginx", "round": 0, "connections": 19900, "row": limited,
+                          "kernel": {}}]}
         text = rep.overload_section(data)
         self.assertIn("3.0x weir's capacity of 2433/s", text)
-        self.assertIn("| weir | 0 | 1825 | 75% |", text)
-        self.assertIn("| nginx | 0 | 1825 | 75% |", text)
-        self.assertTrue(text.rstrip().endswith("| - | - |"))  # no kernel counters: dashes
+        self.assertIn("| weir | 19900 | 0 | 1825 | 75% |", text)
+        self.assertIn("| nginx | 19900 | 0 | 1825 (gen-limited) | 75% |", text)
+        nginx = next(line for line in text.splitlines() if line.startswith("| nginx"))
+        self.assertTrue(nginx.endswith("| - | - |"), nginx)  # no kernel counters: dashes
 
 
 if __name__ == "__main__":
