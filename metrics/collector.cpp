@@ -246,6 +246,17 @@ void add_connection_families(const server_snapshot& s, std::vector<MetricFamily>
                        "Times accepting paused because weir had no room for more work; the "
                        "connections wait in the listen queue meanwhile.",
                        MetricType::Counter, static_cast<double>(s.admission.accept_pauses)));
+  out.push_back(scalar("weir_syn_gate_share",
+                       "Share of new connections' SYNs the listener lets through now: 1 open, 0 "
+                       "closed (weir is at its request limit), between: held to what weir answers.",
+                       MetricType::Gauge, s.syn_gate_share));
+  MetricFamily closes = family("weir_syn_gate_closes_total",
+                               "Times the SYN gate closed, by reason: weir at its request limit, "
+                               "or its listen queue longer than a quarter of that limit.",
+                               MetricType::Counter);
+  add_value(closes, {{"reason", "limit"}}, static_cast<double>(s.syn_gate_closes_limit));
+  add_value(closes, {{"reason", "queue"}}, static_cast<double>(s.syn_gate_closes_queue));
+  out.push_back(std::move(closes));
 
   MetricFamily shed =
       family("weir_shed_total", "Work refused with 503 + Retry-After, by class and reason.",

@@ -33,13 +33,15 @@ runtime::stage_index accept_stage::handle(runtime::task&) {
     }
   }
   std::size_t room = ctx_.accept_room();
+  int taken = 0;
   for (int i = 0; i < accept_batch; ++i) {
     if (room == 0) {
       // No room inside weir: those already in the kernel's listen queue wait there, where
       // waiting costs weir nothing, until a request ends and frees room
       // (server_context::resume_accepts). At the request limit new ones are turned away at the
       // SYN gate, closed before the flag so that whoever clears the flag finds it closed.
-      if (ctx_.at_request_limit()) ctx_.loop->close_syn_gate();
+      if (ctx_.at_request_limit())
+        ctx_.loop->close_syn_gate(ctx_.admission.limit(runtime::admission_class::request));
       ctx_.accepts_paused_for_load.store(true, std::memory_order_seq_cst);
       // Room freed between the reading and the flag was seen by no one: look once more, and
       // go on only by clearing the flag ourselves (whoever clears it owns the listener).
@@ -95,8 +97,14 @@ runtime::stage_index accept_stage::handle(runtime::task&) {
     c->fd = fd;
     c->peer = peer;
     ctx_.stats.local().accepted.add();
+    ctx_.loop->count_accepted();
+    ++taken;
     ctx_.start(*c);
   }
+  // A whole batch taken: more wait in the listen queue. Too many close the gate (weir has room
+  // but not the CPU to take them within the target).
+  if (taken == accept_batch)
+    ctx_.loop->check_listen_queue(ctx_.admission.limit(runtime::admission_class::request));
   ctx_.loop->arm_listener();
   return runtime::stage_done;
 }

@@ -90,44 +90,103 @@ bool reactor::watch(int fd, std::uint64_t handle) {
 }
 
 // The gate is a classic socket filter on the listener that drops a segment with SYN set and ACK
-// clear: a new connection's first segment, never a handshake's last ACK or a request's bytes. A
-// listener's filter sees the TCP header at offset 0 (byte 13 holds the flags), for IPv4 and IPv6.
-// Accepted sockets inherit the filter they were cloned under; it never matches their segments.
-// Only the listener's owner (the accept round, or whoever ends a pause) opens or closes it.
-void reactor::close_syn_gate() {
-  static sock_filter drop_syn[] = {
+// clear (a new connection's first segment, never a handshake's last ACK or a request's bytes)
+// unless a random 32-bit number drawn for it is under the threshold. A listener's filter sees
+// the TCP header at offset 0 (byte 13 holds the flags), for IPv4 and IPv6. Attaching replaces the
+// filter in one step. Accepted sockets inherit the filter they were cloned under; it never
+// matches their segments. Called with syn_gate_mutex_ held.
+void reactor::apply_syn_gate(std::uint64_t threshold) {
+  if (threshold == syn_gate_threshold_.load(std::memory_order_relaxed)) return;
+  if (threshold >= syn_gate_off) {
+    int unused = 0;
+    ::setsockopt(listen_fd_, SOL_SOCKET, SO_DETACH_FILTER, &unused, sizeof unused);
+    syn_gate_threshold_.store(syn_gate_off, std::memory_order_relaxed);
+    return;
+  }
+  sock_filter gate[] = {
       BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),
       BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12),        // SYN | ACK
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x02, 0, 1),  // SYN alone?
-      BPF_STMT(BPF_RET | BPF_K, 0),                     // drop
-      BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),           // keep all of it
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x02, 0, 3),  // SYN alone? else keep
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, static_cast<std::uint32_t>(SKF_AD_OFF + SKF_AD_RANDOM)),
+      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, static_cast<std::uint32_t>(threshold), 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, 0),            // drop
+      BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),  // keep all of it
   };
-  static sock_fprog prog{static_cast<unsigned short>(std::size(drop_syn)), drop_syn};
-  if (syn_gate_closed_.load(std::memory_order_relaxed)) return;
+  sock_fprog prog{static_cast<unsigned short>(std::size(gate)), gate};
   if (::setsockopt(listen_fd_, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0) {
     // Without it, connections wait in the listen queue as they would without a gate.
     if (!syn_gate_warned_.exchange(true))
-      spdlog::warn("accept: cannot close the SYN gate (a socket filter): {}", std::strerror(errno));
+      spdlog::warn("accept: cannot set the SYN gate (a socket filter): {}", std::strerror(errno));
     return;
   }
-  syn_gate_closed_.store(true, std::memory_order_relaxed);
+  syn_gate_threshold_.store(threshold, std::memory_order_relaxed);
+}
+
+namespace {
+
+std::uint64_t share_threshold(double share) {
+  return share >= 1 ? syn_gate_off
+                    : static_cast<std::uint64_t>(share * static_cast<double>(syn_gate_off));
+}
+
+// The connections waiting in a listener's accept queue (TCP_INFO reports it in tcpi_unacked);
+// 0 if it cannot be read.
+std::size_t listen_queue_length(int listen_fd) {
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  if (::getsockopt(listen_fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return 0;
+  return info.tcpi_unacked;
+}
+
+}  // namespace
+
+void reactor::close_syn_gate(std::size_t limit) {
+  const std::lock_guard lock(syn_gate_mutex_);
+  close_syn_gate_locked(listen_queue_length(listen_fd_), limit, 0);
+}
+
+void reactor::check_listen_queue(std::size_t limit) {
+  if (limit == runtime::admission_gate::unlimited) return;
+  const std::size_t queued = listen_queue_length(listen_fd_);
+  if (runtime::syn_gate_queue_too_long(syn_gate_settings_, queued, limit)) {
+    const std::lock_guard lock(syn_gate_mutex_);
+    if (syn_gate_threshold_.load(std::memory_order_relaxed) != 0)
+      close_syn_gate_locked(queued, limit, 1);
+  } else if (runtime::syn_gate_queue_short(syn_gate_settings_, queued, limit) &&
+             ctx_.accept_room() > 0) {
+    // Closed on a long queue that this round took down: no round may come to find it empty (a
+    // listener with nothing queued is never readable), so open it now.
+    open_syn_gate();
+  }
+}
+
+void reactor::close_syn_gate_locked(std::size_t queued, std::size_t limit, std::size_t reason) {
+  if (syn_gate_threshold_.load(std::memory_order_relaxed) != 0)
+    syn_gate_closes_[reason].fetch_add(1, std::memory_order_relaxed);
+  const std::uint64_t accepted = accepted_.load(std::memory_order_relaxed) - accepted_at_open_;
+  runtime::syn_gate_closing(syn_gate_settings_, syn_gate_, accepted, queued, limit,
+                            server_context::now_ms());
+  apply_syn_gate(0);
 }
 
 void reactor::open_syn_gate() {
-  if (!syn_gate_closed_.load(std::memory_order_relaxed)) return;
-  int unused = 0;
-  ::setsockopt(listen_fd_, SOL_SOCKET, SO_DETACH_FILTER, &unused, sizeof unused);
-  syn_gate_closed_.store(false, std::memory_order_relaxed);
+  if (syn_gate_threshold_.load(std::memory_order_relaxed) == syn_gate_off) return;  // no filter
+  const std::lock_guard lock(syn_gate_mutex_);
+  if (syn_gate_threshold_.load(std::memory_order_relaxed) != 0) return;  // open already
+  runtime::syn_gate_opened(syn_gate_);
+  accepted_at_open_ = accepted_.load(std::memory_order_relaxed);
+  apply_syn_gate(share_threshold(syn_gate_.share));
+}
+
+double reactor::syn_gate_share() const {
+  return static_cast<double>(syn_gate_threshold_.load(std::memory_order_relaxed)) /
+         static_cast<double>(syn_gate_off);
 }
 
 void reactor::resume_listener() {
-  if (syn_gate_closed_.load(std::memory_order_relaxed)) {
-    // A listening socket's TCP_INFO reports its accept queue's length in tcpi_unacked.
-    tcp_info info{};
-    socklen_t len = sizeof info;
-    if (::getsockopt(listen_fd_, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 || info.tcpi_unacked == 0)
-      open_syn_gate();
-  }
+  if (syn_gate_threshold_.load(std::memory_order_relaxed) != syn_gate_off &&
+      listen_queue_length(listen_fd_) == 0)
+    open_syn_gate();
   arm_listener();
 }
 
@@ -231,6 +290,25 @@ void reactor::tick(std::int64_t now) {
       ctx_.pipe.count_rejected(stage_read_parse, runtime::reject_reason::timeout);
     }
     ctx_.close(c, draining ? close_reason::shutdown : close_reason::timeout);
+  }
+  // A share lowered under overload comes back once weir stops reaching its limit; and a gate
+  // closed with accepting not paused, nothing queued and room is opened (no accept round would
+  // come to open it: a listener with nothing queued is never readable).
+  if (!draining && syn_gate_threshold_.load(std::memory_order_relaxed) != syn_gate_off) {
+    const bool stranded = syn_gate_threshold_.load(std::memory_order_relaxed) == 0 &&
+                          !ctx_.accepts_paused_for_load.load(std::memory_order_acquire) &&
+                          listen_queue_length(listen_fd_) == 0 && ctx_.accept_room() > 0;
+    const std::lock_guard lock(syn_gate_mutex_);
+    const double share = runtime::syn_gate_tick(syn_gate_settings_, syn_gate_, now);
+    const std::uint64_t t = syn_gate_threshold_.load(std::memory_order_relaxed);
+    if (t != 0 && t != syn_gate_off) {
+      apply_syn_gate(share_threshold(share));
+    } else if (t == 0 && stranded) {
+      spdlog::debug("accept: the tick opened a SYN gate left closed with nothing queued");
+      runtime::syn_gate_opened(syn_gate_);
+      accepted_at_open_ = accepted_.load(std::memory_order_relaxed);
+      apply_syn_gate(share_threshold(share));
+    }
   }
   // Accepts paused for load resume when a request ends; this catches room freed otherwise (the
   // connections waiting for read_parse turned out idle).

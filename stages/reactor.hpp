@@ -1,15 +1,21 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <thread>
 
+#include "runtime/syn_gate.hpp"
 #include "runtime/task.hpp"
 
 namespace weir {
 
 struct server_context;
 struct connection;
+
+/// The SYN gate's threshold when every SYN passes (no filter on the listener).
+inline constexpr std::uint64_t syn_gate_off = std::uint64_t{1} << 32;
 
 /// The event source: one thread on epoll. Each socket is registered once, edge-triggered; an edge
 /// is recorded in the connection (`ready`) and, if the connection is parked waiting for it, hands
@@ -36,10 +42,22 @@ class reactor {
   /// The SYN gate. Closed, the kernel drops new connections' SYNs (a socket filter on the
   /// listener): a client tries again later (Linux: 1 s later, then every second up to four
   /// times) instead of waiting, queued or half-connected, where weir cannot see it; handshakes
-  /// begun and connections queued are untouched. Closed when accepting pauses for load; opened
-  /// when weir has room and the listen queue is empty. Called by the listener's owner only.
-  void close_syn_gate();
+  /// begun and connections queued are untouched. Closed when accepting pauses at the request
+  /// limit `limit` (`close_syn_gate`), or when an accept round leaves more than a quarter of it
+  /// waiting in the listen queue (`check_listen_queue`: the CPU, not the limit, holds weir back);
+  /// opened when weir has room and the listen queue is empty, to the share of SYNs that
+  /// runtime/syn_gate.hpp keeps (all of them below capacity: the filter comes off).
+  void close_syn_gate(std::size_t limit);
+  void check_listen_queue(std::size_t limit);
   void open_syn_gate();
+  /// The share of new connections' SYNs let through now (0: closed, 1: no filter).
+  double syn_gate_share() const;
+  /// Times the gate closed: [0] at the request limit, [1] on a long listen queue.
+  std::uint64_t syn_gate_closes(std::size_t reason) const {
+    return syn_gate_closes_[reason].load(std::memory_order_relaxed);
+  }
+  /// Counts a connection the accept stage took (what the gate let through, for its share).
+  void count_accepted() { accepted_.fetch_add(1, std::memory_order_relaxed); }
 
   /// Resumes accepting after a pause for load: opens the gate if nothing waits in the listen
   /// queue (else the accept round that empties it does), and re-arms the listener.
@@ -67,8 +85,17 @@ class reactor {
   listener_task listener_;
   std::atomic<bool> running_{false};
   std::atomic<bool> listener_paused_{false};
-  std::atomic<bool> syn_gate_closed_{false};
+  void apply_syn_gate(std::uint64_t threshold);
+  void close_syn_gate_locked(std::size_t queued, std::size_t limit, std::size_t reason);
+  // The filter's threshold on a random 32-bit number: SYNs drawing less pass (0: closed).
+  std::atomic<std::uint64_t> syn_gate_threshold_{syn_gate_off};
   std::atomic<bool> syn_gate_warned_{false};
+  runtime::syn_gate_settings syn_gate_settings_;
+  std::mutex syn_gate_mutex_;  // changes to the gate: pauses, rounds with a filter on, the tick
+  runtime::syn_gate_state syn_gate_;
+  std::uint64_t accepted_at_open_ = 0;  // accepted_ when the gate last opened
+  std::atomic<std::uint64_t> accepted_{0};
+  std::atomic<std::uint64_t> syn_gate_closes_[2] = {};
   std::atomic<std::uint64_t> listener_arms_{0};  // see arm_listener
   std::atomic<std::int64_t> listener_resume_ms_{0};
   std::atomic<bool> draining_{false};

@@ -339,6 +339,11 @@ server_snapshot server_context::snapshot() const {
   s.requests_in_flight = begun > ended ? begun - ended : 0;
   s.connections_open = connections.in_use();
   s.connections_max = live.max_connections.load(std::memory_order_relaxed);
+  if (loop != nullptr) {
+    s.syn_gate_share = loop->syn_gate_share();
+    s.syn_gate_closes_limit = loop->syn_gate_closes(0);
+    s.syn_gate_closes_queue = loop->syn_gate_closes(1);
+  }
   const auto cs = cache.snapshot();
   s.cache = {.hits = cs.hits,
              .misses = cs.misses,

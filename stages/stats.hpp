@@ -76,7 +76,10 @@ struct server_snapshot {
   std::uint64_t connections_max = 0;  // limits.max_connections
   std::uint64_t connections_accepted = 0;
   std::array<std::uint64_t, close_reason_count> connections_closed{};
-  std::uint64_t accept_backoffs = 0;  // accept paused on EMFILE/ENFILE
+  std::uint64_t accept_backoffs = 0;        // accept paused on EMFILE/ENFILE
+  double syn_gate_share = 1;                // of new connections' SYNs let through now (0: closed)
+  std::uint64_t syn_gate_closes_limit = 0;  // times the gate closed at the request limit
+  std::uint64_t syn_gate_closes_queue = 0;  // times it closed on a long listen queue
   /// 503s sent to refuse work, by class and reason (indices: shed_class, shed_reason).
   std::array<std::array<std::uint64_t, shed_reason_count>, shed_class_count> shed{};
   /// Of those, the ones whose connection was kept (the request was read completely).

@@ -281,6 +281,8 @@ TEST_F(CollectorTest, EveryFamilyIsNamedTypedAndDocumented) {
       {"weir_build_info", MetricType::Gauge},
       {"weir_accept_pauses_total", MetricType::Counter},
       {"weir_listen_backlog", MetricType::Gauge},
+      {"weir_syn_gate_share", MetricType::Gauge},
+      {"weir_syn_gate_closes_total", MetricType::Counter},
   };
   std::map<std::string, MetricType> got;
   for (const auto& f : families) {
@@ -319,10 +321,10 @@ TEST(Collector, EverySeriesExistsAtZero) {
   std::size_t series = 0;
   for (const auto& f : families) series += f.metric.size();
   // 8 per-stage families of one series and rejected (3 reasons), 2 per group, 64 requests,
-  // 6 close reasons, 12 sheds (3 classes x 4 reasons), 5 admission families of 2 classes and
-  // 19 families of one series. (Controller actions come from the control loop, which lists
-  // every known action at 0; none here.)
-  EXPECT_EQ(series, 8 + 3 + 2 + 64 + 6 + 12 + 5 * 2 + 19);
+  // 6 close reasons, 12 sheds (3 classes x 4 reasons), 5 admission families of 2 classes, 2 gate
+  // closing reasons and 20 families of one series. (Controller actions come from the control loop,
+  // which lists every known action at 0; none here.)
+  EXPECT_EQ(series, 8 + 3 + 2 + 64 + 6 + 12 + 5 * 2 + 2 + 20);
   const std::string text = expose(families);
   EXPECT_TRUE(has_line(text, "weir_stage_rejected_total{reason=\"timeout\",stage=\"send\"} 0"));
   EXPECT_TRUE(
