@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Tests of bench/experiments' pure parts: the capacity ramp (against a synthetic server), the
 sustained bound, the step's recovery time, the /metrics parser, the loadgen report's row, and
-the overload experiment's nstat parser and table.
+the overload experiment's nstat parser and table, and watch.py's parsers.
 Usage: experiments_test.py /path/to/bench/experiments"""
 
 import sys
@@ -12,6 +12,7 @@ sys.path.insert(0, sys.argv.pop(1) if len(sys.argv) > 1 else "bench/experiments"
 
 import loadgen  # noqa: E402
 import run  # noqa: E402
+import watch  # noqa: E402
 
 
 def report(rate, goodput, p99_ms, duration=3.0, limited=False, status_503=0):
@@ -238,6 +239,37 @@ TcpExtSyncookiesSent            0                  0.0
         self.assertIn("| nginx | 19900 | 0 | 1825 (gen-limited) | 75% |", text)
         nginx = next(line for line in text.splitlines() if line.startswith("| nginx"))
         self.assertTrue(nginx.endswith("| - | - |"), nginx)  # no kernel counters: dashes
+
+
+class WatchTest(unittest.TestCase):
+    METRICS = "\n".join([
+        "# HELP weir_syn_gate_share Share of new connections' SYNs",
+        "weir_syn_gate_share 0.25",
+        'weir_syn_gate_closes_total{reason="limit"} 3',
+        'weir_syn_gate_closes_total{reason="queue"} 7',
+        'weir_admission_limit{class="request"} 90',
+        'weir_admission_limit{class="miss"} 10000',
+        "weir_connections_open 12"])
+
+    def test_gauges_takes_the_watched_series_with_their_labels(self):
+        g = watch.gauges(self.METRICS)
+        self.assertEqual(g["weir_syn_gate_share"], 0.25)
+        self.assertEqual(g['weir_syn_gate_closes_total{reason="queue"}'], 7)
+        self.assertEqual(g['weir_admission_limit{class="request"}'], 90)
+        self.assertNotIn('weir_admission_limit{class="miss"}', g)
+        self.assertEqual(watch.gauges(""), {})
+
+    def test_accept_queue_is_the_listeners_recv_q(self):
+        ss = "LISTEN 851    4096       127.0.0.1:45853      0.0.0.0:*\n"
+        self.assertEqual(watch.accept_queue(ss), 851)
+        self.assertIsNone(watch.accept_queue(""))
+        self.assertIsNone(watch.accept_queue("ESTAB 0 0 127.0.0.1:1 127.0.0.1:2\n"))
+
+    def test_percentiles_by_nearest_rank(self):
+        got = watch.percentiles(list(range(1, 101)))
+        self.assertEqual(got, {"p50": 50, "p90": 90, "p99": 99, "max": 100})
+        self.assertEqual(watch.percentiles([7]), {"p50": 7, "p90": 7, "p99": 7, "max": 7})
+        self.assertEqual(watch.percentiles([]), {})
 
 
 if __name__ == "__main__":
