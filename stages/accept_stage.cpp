@@ -97,7 +97,6 @@ runtime::stage_index accept_stage::handle(runtime::task&) {
     c->fd = fd;
     c->peer = peer;
     ctx_.stats.local().accepted.add();
-    ctx_.loop->count_accepted();
     ++taken;
     ctx_.start(*c);
   }

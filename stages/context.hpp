@@ -144,6 +144,8 @@ struct server_context {
   /// read and a refusal, each about what serving it costs (docs/controllers.md, "What a refusal
   /// costs").
   std::size_t accept_room() const;
+  /// Connections accepted so far (the per-thread counters summed: not for the per-request path).
+  std::uint64_t accepted_total() const;
   /// Whether the request class's limit, not the read_parse queue's room, leaves no room: the
   /// admission controller holds the load back, so new connections are turned away at the SYN
   /// gate. A queue short of room is a moment's backpressure: those wait in the listen queue.

@@ -142,7 +142,7 @@ std::size_t listen_queue_length(int listen_fd) {
 
 void reactor::close_syn_gate(std::size_t limit) {
   const std::lock_guard lock(syn_gate_mutex_);
-  close_syn_gate_locked(listen_queue_length(listen_fd_), limit, 0);
+  close_syn_gate_locked(listen_queue_length(listen_fd_), limit, syn_gate_close::limit);
 }
 
 void reactor::check_listen_queue(std::size_t limit) {
@@ -151,7 +151,7 @@ void reactor::check_listen_queue(std::size_t limit) {
   if (runtime::syn_gate_queue_too_long(syn_gate_settings_, queued, limit)) {
     const std::lock_guard lock(syn_gate_mutex_);
     if (syn_gate_threshold_.load(std::memory_order_relaxed) != 0)
-      close_syn_gate_locked(queued, limit, 1);
+      close_syn_gate_locked(queued, limit, syn_gate_close::queue);
   } else if (runtime::syn_gate_queue_short(syn_gate_settings_, queued, limit) &&
              ctx_.accept_room() > 0) {
     // Closed on a long queue that this round took down: no round may come to find it empty (a
@@ -160,10 +160,10 @@ void reactor::check_listen_queue(std::size_t limit) {
   }
 }
 
-void reactor::close_syn_gate_locked(std::size_t queued, std::size_t limit, std::size_t reason) {
+void reactor::close_syn_gate_locked(std::size_t queued, std::size_t limit, syn_gate_close reason) {
   if (syn_gate_threshold_.load(std::memory_order_relaxed) != 0)
-    syn_gate_closes_[reason].fetch_add(1, std::memory_order_relaxed);
-  const std::uint64_t accepted = accepted_.load(std::memory_order_relaxed) - accepted_at_open_;
+    syn_gate_closes_[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+  const std::uint64_t accepted = ctx_.accepted_total() - accepted_at_open_;
   runtime::syn_gate_closing(syn_gate_settings_, syn_gate_, accepted, queued, limit,
                             server_context::now_ms());
   apply_syn_gate(0);
@@ -173,8 +173,12 @@ void reactor::open_syn_gate() {
   if (syn_gate_threshold_.load(std::memory_order_relaxed) == syn_gate_off) return;  // no filter
   const std::lock_guard lock(syn_gate_mutex_);
   if (syn_gate_threshold_.load(std::memory_order_relaxed) != 0) return;  // open already
+  open_syn_gate_locked();
+}
+
+void reactor::open_syn_gate_locked() {
   runtime::syn_gate_opened(syn_gate_);
-  accepted_at_open_ = accepted_.load(std::memory_order_relaxed);
+  accepted_at_open_ = ctx_.accepted_total();
   apply_syn_gate(share_threshold(syn_gate_.share));
 }
 
@@ -184,7 +188,7 @@ double reactor::syn_gate_share() const {
 }
 
 void reactor::resume_listener() {
-  if (syn_gate_threshold_.load(std::memory_order_relaxed) != syn_gate_off &&
+  if (syn_gate_threshold_.load(std::memory_order_relaxed) == 0 &&  // closed: open it if empty
       listen_queue_length(listen_fd_) == 0)
     open_syn_gate();
   arm_listener();
@@ -305,9 +309,7 @@ void reactor::tick(std::int64_t now) {
       apply_syn_gate(share_threshold(share));
     } else if (t == 0 && stranded) {
       spdlog::debug("accept: the tick opened a SYN gate left closed with nothing queued");
-      runtime::syn_gate_opened(syn_gate_);
-      accepted_at_open_ = accepted_.load(std::memory_order_relaxed);
-      apply_syn_gate(share_threshold(share));
+      open_syn_gate_locked();
     }
   }
   // Accepts paused for load resume when a request ends; this catches room freed otherwise (the

@@ -17,6 +17,9 @@ struct connection;
 /// The SYN gate's threshold when every SYN passes (no filter on the listener).
 inline constexpr std::uint64_t syn_gate_off = std::uint64_t{1} << 32;
 
+/// Why the SYN gate closed: accepting paused at the request limit, or a long listen queue.
+enum class syn_gate_close : std::size_t { limit, queue };
+
 /// The event source: one thread on epoll. Each socket is registered once, edge-triggered; an edge
 /// is recorded in the connection (`ready`) and, if the connection is parked waiting for it, hands
 /// it to exactly one stage (read_parse or send): no re-arming syscall per request. The listener
@@ -52,12 +55,10 @@ class reactor {
   void open_syn_gate();
   /// The share of new connections' SYNs let through now (0: closed, 1: no filter).
   double syn_gate_share() const;
-  /// Times the gate closed: [0] at the request limit, [1] on a long listen queue.
-  std::uint64_t syn_gate_closes(std::size_t reason) const {
-    return syn_gate_closes_[reason].load(std::memory_order_relaxed);
+  /// Times the gate closed for `reason`.
+  std::uint64_t syn_gate_closes(syn_gate_close reason) const {
+    return syn_gate_closes_[static_cast<std::size_t>(reason)].load(std::memory_order_relaxed);
   }
-  /// Counts a connection the accept stage took (what the gate let through, for its share).
-  void count_accepted() { accepted_.fetch_add(1, std::memory_order_relaxed); }
 
   /// Resumes accepting after a pause for load: opens the gate if nothing waits in the listen
   /// queue (else the accept round that empties it does), and re-arms the listener.
@@ -86,15 +87,15 @@ class reactor {
   std::atomic<bool> running_{false};
   std::atomic<bool> listener_paused_{false};
   void apply_syn_gate(std::uint64_t threshold);
-  void close_syn_gate_locked(std::size_t queued, std::size_t limit, std::size_t reason);
+  void close_syn_gate_locked(std::size_t queued, std::size_t limit, syn_gate_close reason);
+  void open_syn_gate_locked();
   // The filter's threshold on a random 32-bit number: SYNs drawing less pass (0: closed).
   std::atomic<std::uint64_t> syn_gate_threshold_{syn_gate_off};
   std::atomic<bool> syn_gate_warned_{false};
   runtime::syn_gate_settings syn_gate_settings_;
   std::mutex syn_gate_mutex_;  // changes to the gate: pauses, rounds with a filter on, the tick
   runtime::syn_gate_state syn_gate_;
-  std::uint64_t accepted_at_open_ = 0;  // accepted_ when the gate last opened
-  std::atomic<std::uint64_t> accepted_{0};
+  std::uint64_t accepted_at_open_ = 0;  // connections accepted when the gate last opened
   std::atomic<std::uint64_t> syn_gate_closes_[2] = {};
   std::atomic<std::uint64_t> listener_arms_{0};  // see arm_listener
   std::atomic<std::int64_t> listener_resume_ms_{0};

@@ -230,6 +230,12 @@ std::size_t server_context::accept_room() const {
   return room;
 }
 
+std::uint64_t server_context::accepted_total() const {
+  std::uint64_t n = 0;
+  stats.for_each([&](const server_stats_block& b) { n += b.accepted.get(); });
+  return n;
+}
+
 bool server_context::at_request_limit() const {
   const std::size_t limit = admission.limit(runtime::admission_class::request);
   if (limit == runtime::admission_gate::unlimited) return false;
@@ -341,8 +347,8 @@ server_snapshot server_context::snapshot() const {
   s.connections_max = live.max_connections.load(std::memory_order_relaxed);
   if (loop != nullptr) {
     s.syn_gate_share = loop->syn_gate_share();
-    s.syn_gate_closes_limit = loop->syn_gate_closes(0);
-    s.syn_gate_closes_queue = loop->syn_gate_closes(1);
+    s.syn_gate_closes_limit = loop->syn_gate_closes(syn_gate_close::limit);
+    s.syn_gate_closes_queue = loop->syn_gate_closes(syn_gate_close::queue);
   }
   const auto cs = cache.snapshot();
   s.cache = {.hits = cs.hits,
