@@ -8,7 +8,7 @@
 // where the latency target is spent before weir sees them.
 // So each cycle (open, then a pause at the limit) corrects the share by what it let through:
 // `passed` connections (accepted since the gate opened, and those found queued at the pause)
-// where weir could take what it accepted plus a short queue (`queue_share` of the limit). The
+// where weir could take what it accepted plus a short queue (`syn_gate_wanted_queue`). The
 // share is scaled by (accepted + wanted queue) / passed, by half to double per cycle at most: a
 // long queue at the pause lowers it, an empty one raises it, and it holds where the queue the
 // pause finds is the short one wanted. Weir not reaching its limit for `idle_ms` means it is not
@@ -24,7 +24,8 @@ namespace weir::runtime {
 
 struct syn_gate_settings {
   double min_share = 1.0 / 64;
-  double queue_share = 0.25;  // of the request limit: the listen queue wanted at a pause
+  double queue_share = 0.25;  // of the request limit: the longest listen queue wanted...
+  double wait_share = 0.25;   // ...and of the latency target: the longest wait in it wanted
   std::int64_t idle_ms = 100;
 };
 
@@ -41,28 +42,46 @@ inline void syn_gate_opened(syn_gate_state& st) {
   st.cycle_open = true;
 }
 
+/// The listen queue wanted, in connections, when `queued` wait in it, the oldest of them for
+/// `head_wait_ms` (negative: not known), under the request limit `limit` and the latency target
+/// `target_ms`: a `queue_share` of the limit (with the limit at 0.75 x answered/s x target, a
+/// fifth of the target's wait), and no more than the queue whose head would have waited a
+/// `wait_share` of the target, scaled from this one (a wait grows with the queue ahead of it).
+/// The wait is what tells from the start: the limit starts high and is cut only once admitted
+/// requests have gone over the target, while the kernel's queue fills at the excess rate.
+inline double syn_gate_wanted_queue(const syn_gate_settings& s, std::size_t queued,
+                                    std::int64_t head_wait_ms, std::size_t limit,
+                                    std::int64_t target_ms) {
+  double wanted = s.queue_share * static_cast<double>(limit);
+  if (head_wait_ms >= 0 && target_ms > 0) {
+    const double waited = std::max(1.0, static_cast<double>(head_wait_ms));
+    wanted = std::min(wanted, static_cast<double>(queued) * s.wait_share *
+                                  static_cast<double>(target_ms) / waited);
+  }
+  return std::max(1.0, wanted);
+}
+
 /// After an accept round that left `queued` connections in the listen queue: more than the
-/// queue wanted (and more than one) waiting closes the gate.
-inline bool syn_gate_queue_too_long(const syn_gate_settings& s, std::size_t queued,
-                                    std::size_t limit) {
-  return static_cast<double>(queued) > std::max(1.0, s.queue_share * static_cast<double>(limit));
+/// queue wanted (`syn_gate_wanted_queue`; never under one connection) closes the gate.
+inline bool syn_gate_queue_too_long(std::size_t queued, double wanted) {
+  return static_cast<double>(queued) > wanted;
 }
 
 /// A listen queue of at most half the one wanted: a gate closed on a long queue may open.
-inline bool syn_gate_queue_short(const syn_gate_settings& s, std::size_t queued,
-                                 std::size_t limit) {
-  return static_cast<double>(queued) <= s.queue_share * static_cast<double>(limit) / 2;
+inline bool syn_gate_queue_short(std::size_t queued, double wanted) {
+  return static_cast<double>(queued) <= wanted / 2;
 }
 
-/// The gate closes at `now_ms` (weir paused accepting at its request limit `limit`, or the
-/// listen queue is too long), weir having accepted `accepted` connections since the gate last
-/// opened, with `queued` more in the listen queue. Returns the share to open with next time.
+/// The gate closes at `now_ms` (weir paused accepting at its request limit, or the listen queue
+/// is too long), weir having accepted `accepted` connections since the gate last opened, with
+/// `queued` more in the listen queue where `wanted` were wanted. Returns the share to open with
+/// next time.
 inline double syn_gate_closing(const syn_gate_settings& s, syn_gate_state& st, std::size_t accepted,
-                               std::size_t queued, std::size_t limit, std::int64_t now_ms) {
+                               std::size_t queued, double wanted, std::int64_t now_ms) {
   st.limit_ms = now_ms;
   if (!st.cycle_open) return st.share;  // closed since the last pause: nothing passed through it
   st.cycle_open = false;
-  const double wanted_queue = std::max(1.0, s.queue_share * static_cast<double>(limit));
+  const double wanted_queue = std::max(1.0, wanted);
   const double took = static_cast<double>(accepted);
   const double passed = took + static_cast<double>(queued);
   const double ratio = passed <= 0 ? 2.0 : std::clamp((took + wanted_queue) / passed, 0.5, 2.0);

@@ -18,6 +18,17 @@ namespace {
 constexpr int accept_batch = 64;
 constexpr std::int64_t fd_exhausted_backoff_ms = 100;
 
+// How long an accepted connection waited in the listen queue, in ms (at the kernel's tick, a
+// few ms): the time since the last segment its peer sent, its handshake's last ACK or its
+// request; -1 if TCP_INFO cannot be read. One getsockopt, taken once per batch of accepts, from
+// the last connection of the batch, before any other thread can have it (and close its fd).
+std::int64_t listen_wait_ms(int fd) {
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return -1;
+  return info.tcpi_last_ack_recv;
+}
+
 }  // namespace
 
 runtime::stage_index accept_stage::handle(runtime::task&) {
@@ -34,6 +45,7 @@ runtime::stage_index accept_stage::handle(runtime::task&) {
   }
   std::size_t room = ctx_.accept_room();
   int taken = 0;
+  std::int64_t last_wait_ms = -1;
   for (int i = 0; i < accept_batch; ++i) {
     if (room == 0) {
       // No room inside weir: those already in the kernel's listen queue wait there, where
@@ -97,13 +109,14 @@ runtime::stage_index accept_stage::handle(runtime::task&) {
     c->fd = fd;
     c->peer = peer;
     ctx_.stats.local().accepted.add();
-    ++taken;
+    if (++taken == accept_batch) last_wait_ms = listen_wait_ms(fd);
     ctx_.start(*c);
   }
-  // A whole batch taken: more wait in the listen queue. Too many close the gate (weir has room
-  // but not the CPU to take them within the target).
+  // A whole batch taken: more wait in the listen queue. Too many, or too long, close the gate
+  // (weir has room but not the CPU to take them within the target).
   if (taken == accept_batch)
-    ctx_.loop->check_listen_queue(ctx_.admission.limit(runtime::admission_class::request));
+    ctx_.loop->check_listen_queue(ctx_.admission.limit(runtime::admission_class::request),
+                                  last_wait_ms);
   ctx_.loop->arm_listener();
   return runtime::stage_done;
 }

@@ -140,31 +140,39 @@ std::size_t listen_queue_length(int listen_fd) {
 
 }  // namespace
 
-void reactor::close_syn_gate(std::size_t limit) {
-  const std::lock_guard lock(syn_gate_mutex_);
-  close_syn_gate_locked(listen_queue_length(listen_fd_), limit, syn_gate_close::limit);
+std::int64_t reactor::target_ms() const {
+  return static_cast<std::int64_t>(ctx_.admission.target_ns() / 1'000'000);
 }
 
-void reactor::check_listen_queue(std::size_t limit) {
+void reactor::close_syn_gate(std::size_t limit) {
+  const std::lock_guard lock(syn_gate_mutex_);
+  const std::size_t queued = listen_queue_length(listen_fd_);
+  close_syn_gate_locked(
+      queued, runtime::syn_gate_wanted_queue(syn_gate_settings_, queued, -1, limit, target_ms()),
+      syn_gate_close::limit);
+}
+
+void reactor::check_listen_queue(std::size_t limit, std::int64_t head_wait_ms) {
   if (limit == runtime::admission_gate::unlimited) return;
   const std::size_t queued = listen_queue_length(listen_fd_);
-  if (runtime::syn_gate_queue_too_long(syn_gate_settings_, queued, limit)) {
+  const double wanted =
+      runtime::syn_gate_wanted_queue(syn_gate_settings_, queued, head_wait_ms, limit, target_ms());
+  if (runtime::syn_gate_queue_too_long(queued, wanted)) {
     const std::lock_guard lock(syn_gate_mutex_);
     if (syn_gate_threshold_.load(std::memory_order_relaxed) != 0)
-      close_syn_gate_locked(queued, limit, syn_gate_close::queue);
-  } else if (runtime::syn_gate_queue_short(syn_gate_settings_, queued, limit) &&
-             ctx_.accept_room() > 0) {
+      close_syn_gate_locked(queued, wanted, syn_gate_close::queue);
+  } else if (runtime::syn_gate_queue_short(queued, wanted) && ctx_.accept_room() > 0) {
     // Closed on a long queue that this round took down: no round may come to find it empty (a
     // listener with nothing queued is never readable), so open it now.
     open_syn_gate();
   }
 }
 
-void reactor::close_syn_gate_locked(std::size_t queued, std::size_t limit, syn_gate_close reason) {
+void reactor::close_syn_gate_locked(std::size_t queued, double wanted, syn_gate_close reason) {
   if (syn_gate_threshold_.load(std::memory_order_relaxed) != 0)
     syn_gate_closes_[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
   const std::uint64_t accepted = ctx_.accepted_total() - accepted_at_open_;
-  runtime::syn_gate_closing(syn_gate_settings_, syn_gate_, accepted, queued, limit,
+  runtime::syn_gate_closing(syn_gate_settings_, syn_gate_, accepted, queued, wanted,
                             server_context::now_ms());
   apply_syn_gate(0);
 }

@@ -46,12 +46,14 @@ class reactor {
   /// listener): a client tries again later (Linux: 1 s later, then every second up to four
   /// times) instead of waiting, queued or half-connected, where weir cannot see it; handshakes
   /// begun and connections queued are untouched. Closed when accepting pauses at the request
-  /// limit `limit` (`close_syn_gate`), or when an accept round leaves more than a quarter of it
-  /// waiting in the listen queue (`check_listen_queue`: the CPU, not the limit, holds weir back);
-  /// opened when weir has room and the listen queue is empty, to the share of SYNs that
-  /// runtime/syn_gate.hpp keeps (all of them below capacity: the filter comes off).
+  /// limit `limit` (`close_syn_gate`), or when an accept round leaves a longer listen queue than
+  /// wanted: more than a quarter of the limit, or connections waiting there for more than a
+  /// quarter of the latency target (`check_listen_queue`, told how long the round's last
+  /// connection waited, `head_wait_ms`: the CPU, not the limit, holds weir back); opened when
+  /// weir has room and the listen queue is empty, to the share of SYNs that runtime/syn_gate.hpp
+  /// keeps (all of them below capacity: the filter comes off).
   void close_syn_gate(std::size_t limit);
-  void check_listen_queue(std::size_t limit);
+  void check_listen_queue(std::size_t limit, std::int64_t head_wait_ms);
   void open_syn_gate();
   /// The share of new connections' SYNs let through now (0: closed, 1: no filter).
   double syn_gate_share() const;
@@ -87,7 +89,8 @@ class reactor {
   std::atomic<bool> running_{false};
   std::atomic<bool> listener_paused_{false};
   void apply_syn_gate(std::uint64_t threshold);
-  void close_syn_gate_locked(std::size_t queued, std::size_t limit, syn_gate_close reason);
+  void close_syn_gate_locked(std::size_t queued, double wanted, syn_gate_close reason);
+  std::int64_t target_ms() const;
   void open_syn_gate_locked();
   // The filter's threshold on a random 32-bit number: SYNs drawing less pass (0: closed).
   std::atomic<std::uint64_t> syn_gate_threshold_{syn_gate_off};

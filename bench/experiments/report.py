@@ -24,7 +24,8 @@ def sweep_tables(data):
     lines = []
     for workload in sorted({s["workload"] for s in data["series"]}):
         for model in sorted({s["model"] for s in data["series"]}):
-            series = [s for s in data["series"] if s["workload"] == workload and s["model"] == model]
+            series = [s for s in data["series"] if s["workload"] == workload and s["model"] == model
+                      and s.get("rows")]  # a capacity alone (run.py step's) has no rows
             if not series:
                 continue
             lines += [f"**{workload}, {model} model** (goodput req/s · p99 ms from the intended send "
@@ -54,7 +55,8 @@ def sweep_plots(data, out):
     written = []
     for workload in sorted({s["workload"] for s in data["series"]}):
         for model in sorted({s["model"] for s in data["series"]}):
-            series = [s for s in data["series"] if s["workload"] == workload and s["model"] == model]
+            series = [s for s in data["series"] if s["workload"] == workload and s["model"] == model
+                      and s.get("rows")]
             if not series:
                 continue
             fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.2))

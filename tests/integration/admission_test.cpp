@@ -262,6 +262,17 @@ std::string read_until(int fd, const std::string& body, std::chrono::millisecond
   return got;
 }
 
+// A server without controllers (the tests set the limit by hand), with queue timing on as in
+// production.
+config accept_config(const test_docroot& docroot) {
+  config c;
+  c.root = docroot.root().string();
+  c.listen = "127.0.0.1:0";
+  c.metrics_enabled = true;
+  c.admin_enabled = false;
+  return c;
+}
+
 // At the request limit weir stops accepting and closes its SYN gate: a connection whose
 // handshake came before waits in the kernel's listen queue, not in weir's queues (where each
 // would cost an accept, a read and a refusal); a new one's SYN is dropped, so it never sits
@@ -274,11 +285,7 @@ TEST(AdmissionAccept, AtTheLimitNewSynsAreDroppedAndTheQueuedWaitUntilRoomFrees)
   const std::string big(1u << 20, 'b');  // far more than the socket buffers hold
   docroot.write("big.bin", big);
   docroot.write("small.txt", "small\n");
-  config c;
-  c.root = docroot.root().string();
-  c.listen = "127.0.0.1:0";
-  c.metrics_enabled = true;  // queue timing on, as in production
-  c.admin_enabled = false;
+  config c = accept_config(docroot);
   c.cache_max_file_bytes = 2u << 20;  // big.bin is a cache hit once read: it holds a request place
   c.cache_max_bytes = 64u << 20;
   server srv(c);
@@ -365,20 +372,18 @@ TEST(AdmissionAccept, AtTheLimitNewSynsAreDroppedAndTheQueuedWaitUntilRoomFrees)
 // connection limit holds the listener (a pause without a gate: the handshakes complete into the
 // queue); when the limit is lifted the first accept round takes a batch of 64 with room for 200
 // and finds 86 more waiting, over a quarter of the limit (50), and closes the gate; the rounds
-// that take the rest open it again. Every connection is answered.
-void long_queue_closes_the_gate(int queued) {
+// that take the rest open it again. Every connection is answered. With `limit` 10,000, where the
+// controller starts it (a queue of 2,500 wanted), what closes the gate is the connections' wait
+// in the queue, held past a quarter of the target.
+void long_queue_closes_the_gate(int queued, std::size_t limit = 200) {
   hang_guard guard("test ALongListenQueueClosesTheGate", 120s);
   test_docroot docroot;
   docroot.write("small.txt", "small\n");
-  config c;
-  c.root = docroot.root().string();
-  c.listen = "127.0.0.1:0";
-  c.metrics_enabled = true;
-  c.admin_enabled = false;
+  config c = accept_config(docroot);
   c.max_connections = 1000;
   server srv(c);
   srv.start();
-  srv.admission().set_limit(runtime::admission_class::request, 200);
+  srv.admission().set_limit(runtime::admission_class::request, limit);
 
   http_client holder(srv.port());  // an idle keep-alive connection holds the only slot
   ASSERT_EQ(holder.request(get("/small.txt")).body, "small\n");
@@ -392,6 +397,8 @@ void long_queue_closes_the_gate(int queued) {
   for (const int fd : fds) ASSERT_TRUE(connected_within(fd, 10s)) << "a handshake did not complete";
   EXPECT_EQ(srv.snapshot().connections_accepted, accepted);  // all of them in the listen queue
   EXPECT_EQ(srv.snapshot().syn_gate_closes_queue, 0u);
+  // Every one of them waits in the queue for at least this long: past a quarter of the target.
+  std::this_thread::sleep_for(std::chrono::nanoseconds(srv.admission().target_ns() / 2));
 
   srv.apply_live(c);  // the event loop's tick re-arms the listener
   ASSERT_TRUE(
@@ -422,6 +429,13 @@ TEST(AdmissionAccept, ALongListenQueueClosesTheGateBelowTheLimit) {
 // must open anyway (the round's own check, or the event loop's tick), or nobody connects again.
 TEST(AdmissionAccept, AGateClosedOnALongQueueOpensWhenABatchTakesTheLast) {
   long_queue_closes_the_gate(128);
+}
+
+// The request limit starts high and is cut only after admitted requests went over the target;
+// meanwhile, at a step in load, the kernel's queue fills at the excess rate. 100 connections
+// are under a quarter of that limit, but they have waited half the target.
+TEST(AdmissionAccept, AListenQueueWaitPastAQuarterOfTheTargetClosesTheGateUnderAHighLimit) {
+  long_queue_closes_the_gate(100, 10'000);
 }
 
 }  // namespace
