@@ -312,10 +312,16 @@ TEST(AdmissionAccept, AtTheLimitNewSynsAreDroppedAndTheQueuedWaitUntilRoomFrees)
 
   // The first newcomer: if the accept round that took the second holder left the gate open,
   // its handshake completes into the listen queue and the round it starts finds no room and
-  // closes the gate; else its SYN is dropped. Either way accepting pauses, taking nothing.
+  // closes the gate; else its SYN is dropped. Either way accepting pauses, taking nothing, with
+  // the gate closed. (A pause alone does not say so: the round that took the second holder may
+  // have paused, and room seen for a moment, while that holder was between read_parse's queue
+  // and its admission, may have ended the pause and opened the gate again.)
   const int first = start_connect(srv.port());
   const bool first_queued = connected_within(first, 500ms);
-  ASSERT_TRUE(eventually(10s, [&] { return srv.snapshot().admission.accept_pauses >= 1; }));
+  ASSERT_TRUE(eventually(10s, [&] {
+    const server_snapshot s = srv.snapshot();
+    return s.admission.accept_pauses >= 1 && s.syn_gate_share == 0.0;
+  })) << "the gate did not close";
   EXPECT_EQ(srv.snapshot().connections_accepted, accepted);
 
   // Paused, the gate is closed: a new connect does not complete, however long it is given
