@@ -74,17 +74,16 @@ inline bool syn_gate_queue_short(std::size_t queued, double wanted) {
 
 /// The gate closes at `now_ms` (weir paused accepting at its request limit, or the listen queue
 /// is too long), weir having accepted `accepted` connections since the gate last opened, with
-/// `queued` more in the listen queue where `wanted` were wanted. Returns the share to open with
-/// next time.
+/// `queued` more in the listen queue where `wanted` (at least one) were wanted. Returns the share
+/// to open with next time.
 inline double syn_gate_closing(const syn_gate_settings& s, syn_gate_state& st, std::size_t accepted,
                                std::size_t queued, double wanted, std::int64_t now_ms) {
   st.limit_ms = now_ms;
   if (!st.cycle_open) return st.share;  // closed since the last pause: nothing passed through it
   st.cycle_open = false;
-  const double wanted_queue = std::max(1.0, wanted);
   const double took = static_cast<double>(accepted);
   const double passed = took + static_cast<double>(queued);
-  const double ratio = passed <= 0 ? 2.0 : std::clamp((took + wanted_queue) / passed, 0.5, 2.0);
+  const double ratio = passed <= 0 ? 2.0 : std::clamp((took + wanted) / passed, 0.5, 2.0);
   const double share = std::clamp(st.share * ratio, s.min_share, 1.0);
   if (share < st.share) ++st.cuts;
   st.share = share;
