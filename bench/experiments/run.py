@@ -24,7 +24,7 @@ sys.path.insert(0, str(HERE))
 import loadgen  # noqa: E402
 import servers  # noqa: E402
 
-EXPERIMENTS = ("sweep", "step", "slowdisk", "c10k", "refusal", "overload")
+EXPERIMENTS = ("sweep", "step", "slowdisk", "c10k", "refusal", "overload", "cpu")
 WORKLOADS = ("c0", "mix")
 MODELS = ("pool", "users")
 SWEEP_POINTS = (0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 4.0)
@@ -50,6 +50,7 @@ class Bench:
         self.runs.mkdir(exist_ok=True)
         self.weir = Path(args.weir)
         self.loadgen = Path(args.loadgen)
+        self.floor = Path(args.floor)
         self.docroot = Path(args.docroot)
         self.shared = Path(args.shared)
         self.mix = Path(args.mix)
@@ -462,6 +463,73 @@ def run_refusal(bench):
     return result
 
 
+CPU_SETTLE = 3  # s of the same load before each measured run: caches warm, controllers settled
+
+
+def run_cpu(bench):
+    """Experiment 7: server CPU per 500 B keep-alive response at a fixed open-loop rate, uncapped,
+    against bench/floor's canned-response epoll loop (the kernel's cost of a request). Variants
+    run interleaved, round after round, so that a drift of the machine spreads over all of them;
+    the figure kept is each variant's median over the rounds."""
+    admission_off = bench.runs / "weir-admission-off.yaml"
+    admission_off.write_text("controllers:\n  admission:\n    enabled: false\n")
+    variants = [("floor", "floor", {})]
+    for name in bench.args.servers:
+        variants.append((name, name, {}))
+        if name == "weir":
+            variants.append(("weir, admission off", "weir",
+                             {"weir_args": ["--config", str(admission_off)]}))
+    rate = bench.args.cpu_rate
+    runs = {label: [] for label, _, _ in variants}
+    result = {"rate": rate, "rounds": bench.args.rounds, "variants": []}
+    for rnd in range(bench.args.rounds):
+        for label, name, kw in variants:
+            tag = f"cpu-{label.replace(', ', '-').replace(' ', '_')}-{rnd}"
+            with bench.server(name, tag, cap=0, floor=str(bench.floor), **kw) as srv:
+                bench.load(srv, rate, "c0", "pool", duration=CPU_SETTLE, warmup=0)
+                c0 = srv.cpu_seconds()
+                report = bench.load(srv, rate, "c0", "pool", warmup=0, tag=tag)
+                c1 = srv.cpu_seconds()
+                groups = weir_groups(srv)
+            st = report["summary"]["status"]
+            answered = st["2xx"] + st["503"] + st["other"]
+            per = (c1 - c0) / answered * 1e6 if answered else None
+            runs[label].append({"responses": answered, "status": st, "cpu_us_per_response": per,
+                                "errors": report["summary"]["errors"], "groups": groups,
+                                "p99_ms": loadgen.summary_row(report)["p99_ms"]})
+            log(f"round {rnd + 1}: {label}: {answered} responses, "
+                f"{per if per is None else round(per, 2)} us of CPU each"
+                + (f"; groups {' | '.join(groups)}" if groups else ""))
+    floor = median([r["cpu_us_per_response"] for r in runs["floor"]])
+    for label, _, _ in variants:
+        med = median([r["cpu_us_per_response"] for r in runs[label]])
+        result["variants"].append({"variant": label, "runs": runs[label],
+                                   "cpu_us_per_response": med,
+                                   "vs_floor": med / floor if med and floor else None})
+        log(f"{label}: median {med if med is None else round(med, 2)} us per response"
+            + (f" = {med / floor:.2f}x the floor" if med and floor else ""))
+    bench.save("cpu", result)
+    return result
+
+
+def weir_groups(srv):
+    """weir's groups as it ran at the end ("name:threads"), from the admin API; None otherwise."""
+    if srv.admin_port is None:
+        return None
+    status, body = servers.http_get(f"http://127.0.0.1:{srv.admin_port}/topology", timeout=5)
+    if status != 200:
+        return None
+    return [f"{g['name']}:{g['threads']}" for g in json.loads(body)["groups"]]
+
+
+def median(values):
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
 SLOW_QUEUE = 4           # the disk serves 4 operations at a time...
 SLOW_LATENCY_MS = 10     # ...each taking 10 ms: 400 operations/s
 SLOW_COLD_FILES = 20000  # 5 KB each, distinct: a cold request is a first touch (lookup + read)
@@ -696,6 +764,10 @@ def main():
     p.add_argument("--shared", default=str(REPO.parent / "shared"))
     p.add_argument("--docroot", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "weir-bench-docroot"))
     p.add_argument("--mix", default=str(REPO / "bench" / "loadgen" / "specweb96.mix"))
+    p.add_argument("--floor", default=str(REPO / "build" / "release" / "bench" / "floor" / "weir-floor"))
+    p.add_argument("--rounds", type=int, default=3, help="cpu: rounds of every variant (default 3)")
+    p.add_argument("--cpu-rate", type=float, default=20000,
+                   help="cpu: the open-loop rate, requests/s (default 20000)")
     p.add_argument("--slowfs", default=str(REPO / "build" / "release" / "bench" / "slowfs" / "weir-slowfs"))
     args = p.parse_args()
 

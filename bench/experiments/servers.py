@@ -17,6 +17,8 @@ import urllib.request
 from pathlib import Path
 
 SERVERS = ("weir", "nginx", "lighttpd", "h2o")
+# Not a server to compare, a floor to measure against: bench/floor's canned-response epoll loop.
+FLOOR = "floor"
 READY_TIMEOUT_S = 10
 STOP_TIMEOUT_S = 15  # weir drains for up to timeouts.drain (10 s) before it exits
 CGROUP_ROOT = Path("/sys/fs/cgroup/cpu")
@@ -99,8 +101,9 @@ class Server:
     """One running server. `pids` are every process serving (nginx: master and worker)."""
 
     def __init__(self, name, docroot, rundir, cpu=0, cap=None, weir=None, weir_args=(),
-                 peers_dir=None, nginx_conf="nginx.conf.in", workers=1, conf_edit=None):
-        if name not in SERVERS:
+                 peers_dir=None, nginx_conf="nginx.conf.in", workers=1, conf_edit=None,
+                 floor=None):
+        if name not in SERVERS and name != FLOOR:
             raise ServerError(f"unknown server {name!r}: one of {', '.join(SERVERS)}")
         self.name, self.docroot, self.cpu = name, str(docroot), cpu
         self.rundir = Path(rundir)
@@ -113,6 +116,7 @@ class Server:
         self.cap = None
         # a weir that sheds everything (--fault-shed) is ready when it answers 503
         self.ready_status = 503 if "--fault-shed" in weir_args else 200
+        self.floor = floor
         self._start(weir, list(weir_args), Path(peers_dir) if peers_dir else None, nginx_conf,
                     workers, conf_edit)
         try:
@@ -148,6 +152,11 @@ class Server:
                          "--metrics-listen", f"127.0.0.1:{self.metrics_port}",
                          "--admin-listen", f"127.0.0.1:{self.admin_port}"] + weir_args
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
+                                         stderr=subprocess.STDOUT)
+            self.pids = [self.proc.pid]
+        elif self.name == FLOOR:
+            self.proc = subprocess.Popen(pin + [self.floor, "--listen", f"127.0.0.1:{self.port}"],
+                                         stdin=subprocess.DEVNULL, stdout=logf,
                                          stderr=subprocess.STDOUT)
             self.pids = [self.proc.pid]
         elif self.name == "nginx":
@@ -268,7 +277,7 @@ class Server:
 
 def require(names):
     """The binaries the servers need, or a ServerError naming what is missing."""
-    missing = [n for n in names if n != "weir" and shutil.which(n) is None]
+    missing = [n for n in names if n not in ("weir", FLOOR) and shutil.which(n) is None]
     if missing:
         raise ServerError(f"missing {', '.join(missing)}: apt-get install "
                           + " ".join({"nginx": "nginx-light"}.get(m, m) for m in missing))
