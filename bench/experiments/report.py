@@ -231,6 +231,18 @@ def refusal_section(data):
     return "\n".join(lines) + "\n"
 
 
+def cpu_section(data):
+    lines = [f"Server CPU per 500 B keep-alive response at {data['rate']:.0f}/s open loop (64 "
+             f"connections, uncapped, CPU 0), {data['rounds']} interleaved rounds; the median:", "",
+             "| variant | us per response, each round | median | of the floor |",
+             "|---|---|---|---|"]
+    for v in data["variants"]:
+        each = ", ".join(_fmt(r["cpu_us_per_response"], 1) for r in v["runs"])
+        lines.append(f"| {v['variant']} | {each} | {_fmt(v['cpu_us_per_response'], 2)} | "
+                     f"{_fmt(v['vs_floor'], 2)}x |")
+    return "\n".join(lines) + "\n"
+
+
 def overload_section(data):
     cap = data["capacity_rps"]
     lines = [f"c0, users model, {data['rate']:.0f}/s offered to each server ({data['rate'] / cap:.1f}x "
@@ -268,7 +280,8 @@ def write_all(out):
     for name, title, fn in (("slowdisk", "Slow disk", slowdisk_section),
                             ("c10k", "C10K", c10k_section),
                             ("overload", "Overload: users at 3x", overload_section),
-                            ("refusal", "The cost of a refusal", refusal_section)):
+                            ("refusal", "The cost of a refusal", refusal_section),
+                            ("cpu", "CPU per request against the floor", cpu_section)):
         f = out / f"{name}.json"
         if f.is_file():
             md += [f"## {title}", "", fn(json.loads(f.read_text()))]
