@@ -108,8 +108,10 @@ def step_section(data, out):
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     a, b = data["phases"][0][1], data["phases"][0][1] + data["phases"][1][1]
 
-    def ms(v):
-        return "never" if v is None else f"{v} ms"
+    def ms(key):  # "-": not measured (a run from before the figure existed)
+        if key not in s:
+            return "-"
+        return "never" if s[key] is None else f"{s[key]} ms"
     for s in data["series"]:
         during = s["seconds"][a:b]
         n = max(1, len(during))
@@ -118,8 +120,7 @@ def step_section(data, out):
             f"{sum(x['2xx'] for x in during) / n:.0f} | {sum(x['503'] for x in during) / n:.0f} | "
             f"{sum(x['errors'] + x['unsent'] for x in during) / n:.0f} | "
             f"{max((x['p99_ms'] for x in s['seconds']), default=0):.0f} | "
-            f"{ms(s.get('settle_ms'))} | {ms(s.get('settle_intended_ms'))} | "
-            f"{ms(s.get('readmit_ms'))} | "
+            f"{ms('settle_ms')} | {ms('settle_intended_ms')} | {ms('readmit_ms')} | "
             f"{'never' if s['recovery_s'] is None else s['recovery_s']} |")
     written = []
     for model in sorted({s["model"] for s in data["series"]}):
