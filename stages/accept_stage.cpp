@@ -70,10 +70,9 @@ runtime::stage_index accept_stage::handle(runtime::task&) {
       ctx_.loop->pause_listener(0);
       return runtime::stage_done;
     }
-    sockaddr_storage peer{};
+    peer_address peer{};
     socklen_t len = sizeof peer;
-    const int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &len,
-                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const int fd = ::accept4(listen_fd_, &peer.any, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       const int err = errno;
       if (err == EAGAIN || err == EWOULDBLOCK) {

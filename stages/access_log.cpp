@@ -19,13 +19,12 @@ namespace {
 
 constexpr std::size_t max_pending = 4 << 20;  // beyond this, lines are dropped, not buffered
 
-void append_peer(std::string& out, const sockaddr_storage& peer) {
+void append_peer(std::string& out, const peer_address& peer) {
   char text[INET6_ADDRSTRLEN] = "-";
-  if (peer.ss_family == AF_INET) {
-    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(peer).sin_addr, text, sizeof text);
-  } else if (peer.ss_family == AF_INET6) {
-    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(peer).sin6_addr, text,
-                sizeof text);
+  if (peer.any.sa_family == AF_INET) {
+    ::inet_ntop(AF_INET, &peer.v4.sin_addr, text, sizeof text);
+  } else if (peer.any.sa_family == AF_INET6) {
+    ::inet_ntop(AF_INET6, &peer.v6.sin6_addr, text, sizeof text);
   }
   out.append(text);
 }
@@ -86,10 +85,10 @@ void access_log::record(const connection& c) {
   ::gmtime_r(&now, &tm);
   line.append(when, std::strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S +0000", &tm));
   line.append("] \"");
-  append_escaped(line, c.req.method_token);
+  append_escaped(line, c.ex().req.method_token);
   line.push_back(' ');
-  append_escaped(line, c.req.target);
-  line.append(c.req.version_minor == 0 ? " HTTP/1.0\" " : " HTTP/1.1\" ");
+  append_escaped(line, c.ex().req.target);
+  line.append(c.ex().req.version_minor == 0 ? " HTTP/1.0\" " : " HTTP/1.1\" ");
   line.append(std::to_string(c.status)).push_back(' ');
   line.append(std::to_string(c.bytes_sent)).push_back('\n');
   std::lock_guard lock(mutex_);

@@ -4,21 +4,61 @@
 
 namespace weir {
 
+namespace {
+
+// The input buffer an exchange starts with; one grown past it for a large head is not kept.
+constexpr std::uint32_t exchange_buffer = 4096;
+// Spares per thread: the requests a thread has in hand at once, in the steady state. More are
+// freed, so memory follows the requests in flight, not the connections that were ever busy.
+constexpr std::size_t spares_per_thread = 32;
+
+struct spare_exchanges {
+  exchange* items[spares_per_thread];
+  std::size_t count = 0;
+  ~spare_exchanges() {
+    while (count > 0) delete items[--count];
+  }
+};
+thread_local spare_exchanges spares;
+
+}  // namespace
+
+exchange* exchange::take() {
+  if (spares.count > 0) return spares.items[--spares.count];
+  auto* x = new exchange;
+  x->in_cap = exchange_buffer;
+  x->in = std::make_unique<char[]>(exchange_buffer);
+  return x;
+}
+
+void exchange::give(exchange* x) {
+  if (spares.count == spares_per_thread || x->in_cap != exchange_buffer) {
+    delete x;
+    return;
+  }
+  x->req = {};
+  x->path.clear();
+  x->out_head.clear();
+  x->entry.reset();
+  spares.items[spares.count++] = x;
+}
+
+const exchange& exchange::none() {
+  static const exchange empty;
+  return empty;
+}
+
 void connection::reset() {
   fd = -1;
-  in.reset();
-  in_cap = in_start = in_end = 0;
+  drop_exchange();
+  in_start = in_end = 0;
   discard = 0;
   request_start_ms = request_start_ns = 0;
   idle_since_ms = linger_until_ms = 0;
   in_request = false;
   req_method = 3;
-  req = {};
   head_len = 0;
-  path.clear();
   keep_alive = close_after = lingering = false;
-  entry.reset();
-  out_head.clear();
   out_head_sent = 0;
   body = nullptr;
   body_left = 0;

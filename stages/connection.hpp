@@ -79,6 +79,35 @@ constexpr runtime::admission_class held_class(admission_held h) {
                                    : runtime::admission_class::request;
 }
 
+/// A connection's peer, as accept returned it: IPv4 or IPv6 (a quarter of a sockaddr_storage).
+union peer_address {
+  sockaddr any;
+  sockaddr_in v4;
+  sockaddr_in6 v6;
+};
+
+/// What a connection holds only while a request is read or answered: the input buffer, the
+/// parsed head (views into that buffer), the response head being built and the file it serves.
+/// Idle connections hold none (an idle keep-alive connection then costs what `connection`
+/// does, not the buffer too); they come from a per-thread cache of spares, so taking one is no
+/// allocation in the steady state.
+struct exchange {
+  std::unique_ptr<char[]> in;  // input; [connection::in_start, in_end) is unconsumed
+  std::uint32_t in_cap = 0;
+  http::request_head req;  // the request being served (views into `in`)
+  std::string path;        // normalised
+  std::string out_head;    // the response head
+  std::shared_ptr<const file_entry> entry;
+
+  /// A spare from this thread's cache, or a new one.
+  static exchange* take();
+  /// Back to this thread's cache (cleared; an input buffer grown for a large head is dropped
+  /// first), or freed when the cache is full.
+  static void give(exchange* x);
+  /// An empty one, for reading fields of a connection that holds none.
+  static const exchange& none();
+};
+
 struct connection : runtime::task {
   /// See conn_word. Readiness is what the event loop has seen and no owner has used up yet; an
   /// owner clears a bit (`use_ready`) before the syscall that may block.
@@ -86,11 +115,13 @@ struct connection : runtime::task {
   std::atomic<std::int64_t> deadline_ms{0};  // when parked: close after this (steady ms)
   std::uint32_t slot = 0;
   int fd = -1;
-  sockaddr_storage peer{};
+  peer_address peer{};
 
-  // Input: bytes [in_start, in_end) of `in` are received and not yet consumed.
-  std::unique_ptr<char[]> in;
-  std::uint32_t in_cap = 0, in_start = 0, in_end = 0;
+  // Input: bytes [in_start, in_end) of the exchange's buffer are received and not yet consumed
+  // (both 0 while the connection holds no exchange).
+  std::uint32_t in_start = 0, in_end = 0;
+  std::uint32_t head_len = 0;  // bytes of the input the request head occupies
+  int status = 0;
   std::uint64_t discard = 0;          // body bytes of the last request still to drop
   std::int64_t request_start_ms = 0;  // first byte of the request being read (0: none yet)
   std::int64_t request_start_ns = 0;
@@ -105,31 +136,40 @@ struct connection : runtime::task {
   // When the connection was accepted or its last response finished: the idle timeout's start.
   std::int64_t idle_since_ms = 0;
   std::int64_t linger_until_ms = 0;  // lingering close: stop draining input then
+  std::uint32_t admitted_epoch = 0;  // the gate's epoch of that class when it was admitted
   bool in_request = false;           // a request was read and its response is not finished
   admission_held admitted = admission_held::none;  // given back when its response ends
   std::uint8_t req_method = 3;                     // its `method_label` (stages/stats.hpp)
-  std::uint32_t admitted_epoch = 0;  // the gate's epoch of that class when it was admitted
-
-  // The request being served (views into `in`, valid until the response is sent).
-  http::request_head req;
-  std::uint32_t head_len = 0;  // bytes of `in` the request head occupies
-  std::string path;            // normalised
   bool keep_alive = false;
   bool close_after = false;  // set when the connection must close after this response
   bool lingering = false;    // response sent and write side shut: drain input until EOF
-  std::shared_ptr<const file_entry> entry;
 
   // Output.
-  std::string out_head;
   std::uint32_t out_head_sent = 0;
-  const char* body = nullptr;  // in-memory body (owned by `entry` or static)
+  int file_fd = -1;            // sendfile source (owned by the exchange's entry)
+  const char* body = nullptr;  // in-memory body (owned by the entry or static)
   std::size_t body_left = 0;
-  int file_fd = -1;  // sendfile source (owned by `entry`)
   off_t file_off = 0;
   std::size_t file_left = 0;
-  int status = 0;
   std::uint64_t bytes_sent = 0;
   std::uint64_t requests = 0;
+
+  /// The request state, taken from the cache the first time it is needed.
+  exchange& ex() {
+    if (x_ == nullptr) [[unlikely]]
+      x_ = exchange::take();
+    return *x_;
+  }
+  const exchange& ex() const { return x_ != nullptr ? *x_ : exchange::none(); }
+  bool has_exchange() const { return x_ != nullptr; }
+  /// Owner only, with nothing unconsumed in the input: gives the request state back (an idle
+  /// connection keeps none).
+  void drop_exchange() {
+    if (x_ == nullptr) return;
+    exchange::give(x_);
+    x_ = nullptr;
+    in_start = in_end = 0;
+  }
 
   conn_word load_word(std::memory_order o = std::memory_order_acquire) const {
     return {word.load(o)};
@@ -154,6 +194,14 @@ struct connection : runtime::task {
 
   /// Drops per-connection state before the slot is reused.
   void reset();
+
+  connection() = default;
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+  ~connection() { delete x_; }  // not to a thread's cache: that may be gone by now
+
+ private:
+  exchange* x_ = nullptr;
 };
 
 /// What an event-loop event did to the connection it named.

@@ -65,16 +65,17 @@ runtime::stage_index disk_io_stage::handle(runtime::task& t) {
     std::this_thread::sleep_for(std::chrono::microseconds(fault));  // a slow disk, on purpose
   const std::int64_t now = server_context::now_ms();
   // A cached entry due for revalidation that still names the same file is simply kept.
-  if (c.entry && c.entry->status == 200 && ctx_.resolver.unchanged(c.path, c.entry->st)) {
-    prepare_file_response(c, *c.entry);
+  if (c.ex().entry && c.ex().entry->status == 200 &&
+      ctx_.resolver.unchanged(c.ex().path, c.ex().entry->st)) {
+    prepare_file_response(c, *c.ex().entry);
     return stage_send;
   }
-  std::shared_ptr<file_entry> e = build_entry(ctx_, c.path);
+  std::shared_ptr<file_entry> e = build_entry(ctx_, c.ex().path);
   e->checked_ms.store(now, std::memory_order_relaxed);
   // Errors that may pass (a transient 500/503) are not remembered.
-  if (e->status != 500 && e->status != 503) ctx_.cache.insert(c.path, e, e->charge());
-  c.entry = std::move(e);
-  prepare_file_response(c, *c.entry);
+  if (e->status != 500 && e->status != 503) ctx_.cache.insert(c.ex().path, e, e->charge());
+  c.ex().entry = std::move(e);
+  prepare_file_response(c, *c.ex().entry);
   return stage_send;
 }
 

@@ -13,7 +13,6 @@
 namespace weir {
 namespace {
 
-constexpr std::uint32_t initial_buffer = 4096;
 // A GET/HEAD body up to this size is read and dropped; a larger one ends the connection instead.
 constexpr std::uint64_t max_discarded_body = 64 * 1024;
 // Input a lingering close drops in one turn of read_parse before it yields.
@@ -35,8 +34,8 @@ std::int64_t steady_of_realtime(std::int64_t realtime_ns, std::int64_t steady_no
 /// A new connection's first read: also takes the kernel's receive time of the bytes (the
 /// listener has SO_TIMESTAMPNS, which accepted sockets inherit), so that the first request's
 /// latency counts from when it reached this host, its wait in the listen queue included.
-ssize_t receive_first(connection& c, std::size_t room) {
-  iovec iov{c.in.get() + c.in_end, room};
+ssize_t receive_first(connection& c, char* in, std::size_t room) {
+  iovec iov{in + c.in_end, room};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -55,24 +54,23 @@ ssize_t receive_first(connection& c, std::size_t room) {
   return n;
 }
 
-/// Makes room and receives once into `c.in`.
+/// Makes room and receives once into the connection's input buffer, at most `max_buffer` bytes
+/// of it (the request head's limit, plus one).
 read_outcome receive(connection& c, std::uint32_t max_buffer) {
-  if (!c.in) {
-    c.in_cap = std::min(initial_buffer, max_buffer);
-    c.in = std::make_unique<char[]>(c.in_cap);
-  }
+  exchange& x = c.ex();
   if (c.in_start == c.in_end) c.in_start = c.in_end = 0;
-  if (c.in_end == c.in_cap) {
+  std::uint32_t cap = std::min(x.in_cap, max_buffer);
+  if (c.in_end >= cap) {
     if (c.in_start > 0) {  // slide the unconsumed bytes to the front
-      std::memmove(c.in.get(), c.in.get() + c.in_start, c.in_end - c.in_start);
+      std::memmove(x.in.get(), x.in.get() + c.in_start, c.in_end - c.in_start);
       c.in_end -= c.in_start;
       c.in_start = 0;
-    } else if (c.in_cap < max_buffer) {  // a large head: grow up to the limit
-      const std::uint32_t cap = std::min(c.in_cap * 2, max_buffer);
+    } else if (x.in_cap < max_buffer) {  // a large head: grow up to the limit
+      cap = std::min(x.in_cap * 2, max_buffer);
       auto bigger = std::make_unique<char[]>(cap);
-      std::memcpy(bigger.get(), c.in.get(), c.in_end);
-      c.in = std::move(bigger);
-      c.in_cap = cap;
+      std::memcpy(bigger.get(), x.in.get(), c.in_end);
+      x.in = std::move(bigger);
+      x.in_cap = cap;
     } else {
       return read_outcome::data;  // full at the limit: the parser reports 414/431
     }
@@ -81,12 +79,12 @@ read_outcome receive(connection& c, std::uint32_t max_buffer) {
   // socket (each later segment raises a new edge; a FIN is remembered as `ready_peer_eof`);
   // a full read may have left some behind.
   c.use_ready(ready_read);
-  const std::size_t room = c.in_cap - c.in_end;
+  const std::size_t room = cap - c.in_end;
   ssize_t n;
   if (c.requests == 0 && c.in_end == 0 && c.first_bytes_realtime_ns == 0) [[unlikely]] {
-    n = receive_first(c, room);
+    n = receive_first(c, x.in.get(), room);
   } else {
-    n = ::recv(c.fd, c.in.get() + c.in_end, room, 0);
+    n = ::recv(c.fd, x.in.get() + c.in_end, room, 0);
   }
   if (n > 0) {
     if (static_cast<std::size_t>(n) == room) c.keep_ready(ready_read);
@@ -112,7 +110,7 @@ runtime::stage_index read_parse_stage::linger(connection& c) {
     }
     if (drained >= linger_turn_bytes) return stage_read_parse;  // to the back of the queue
     c.in_start = c.in_end = 0;
-    switch (receive(c, c.in_cap)) {
+    switch (receive(c, c.ex().in_cap)) {
       case read_outcome::data:
         drained += c.in_end;
         continue;
@@ -159,19 +157,19 @@ runtime::stage_index read_parse_stage::handle(runtime::task& t) {
           c.arrived_ns = std::min(
               c.arrived_ns, steady_of_realtime(c.first_bytes_realtime_ns, c.request_start_ns));
       }
-      const std::string_view buf(c.in.get() + c.in_start, c.in_end - c.in_start);
-      const http::parse_result r = http::parse_request(buf, limits, c.req);
+      const std::string_view buf(c.ex().in.get() + c.in_start, c.in_end - c.in_start);
+      const http::parse_result r = http::parse_request(buf, limits, c.ex().req);
       if (r.outcome == http::parse_result::kind::error) {
         // The framing is lost: answer with what was found wrong, then close.
         c.head_len = static_cast<std::uint32_t>(buf.size());
-        c.req = http::request_head{};
+        c.ex().req = http::request_head{};
         ctx_.begin_request(c, method_label::unknown);
         prepare_error_response(c, r.status, true);
         return stage_send;
       }
       if (r.outcome == http::parse_result::kind::complete) {
         c.head_len = static_cast<std::uint32_t>(r.consumed);
-        const http::request_head& req = c.req;
+        const http::request_head& req = c.ex().req;
         ctx_.begin_request(c, req.verb == http::method::get    ? method_label::get
                               : req.verb == http::method::head ? method_label::head
                                                                : method_label::other);
@@ -191,7 +189,7 @@ runtime::stage_index read_parse_stage::handle(runtime::task& t) {
           prepare_error_response(c, 400, false);
           return stage_send;
         }
-        if (const int status = http::normalize_path(req.path, c.path); status != 0) {
+        if (const int status = http::normalize_path(req.path, c.ex().path); status != 0) {
           prepare_error_response(c, status, false);
           return stage_send;
         }
@@ -225,6 +223,7 @@ runtime::stage_index read_parse_stage::handle(runtime::task& t) {
         const bool idle = c.in_end == c.in_start;
         std::int64_t deadline;
         if (idle) {
+          c.drop_exchange();  // an idle connection holds no buffers
           c.request_start_ms = 0;
           deadline = c.idle_since_ms +
                      (c.requests == 0 ? ctx_.live.header_timeout() : ctx_.live.keepalive_timeout())

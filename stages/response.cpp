@@ -25,7 +25,7 @@ void append_number(std::string& out, std::uint64_t v) {
 /// Status line and the fields every response carries.
 void begin_head(connection& c, int status) {
   c.status = status;
-  std::string& h = c.out_head;
+  std::string& h = c.ex().out_head;
   h.clear();
   h.append("HTTP/1.1 ");
   append_number(h, static_cast<std::uint64_t>(status));
@@ -37,11 +37,11 @@ void begin_head(connection& c, int status) {
 
 /// Connection handling and the empty line that ends the head.
 void end_head(connection& c) {
-  std::string& h = c.out_head;
+  std::string& h = c.ex().out_head;
   if (!c.keep_alive) c.close_after = true;
   if (c.close_after) {
     h.append("Connection: close\r\n");
-  } else if (c.req.version_minor == 0) {
+  } else if (c.ex().req.version_minor == 0) {
     h.append("Connection: keep-alive\r\n");
   }
   h.append("\r\n");
@@ -56,9 +56,10 @@ void no_body(connection& c) {
 }
 
 bool not_modified(const connection& c, const file_entry& e) {
-  if (!c.req.if_none_match.empty()) return http::etag_matches_weak(c.req.if_none_match, e.etag);
-  if (!c.req.if_modified_since.empty()) {
-    const auto since = http::parse_http_date(c.req.if_modified_since);
+  if (!c.ex().req.if_none_match.empty())
+    return http::etag_matches_weak(c.ex().req.if_none_match, e.etag);
+  if (!c.ex().req.if_modified_since.empty()) {
+    const auto since = http::parse_http_date(c.ex().req.if_modified_since);
     return since && e.mtime <= *since;
   }
   return false;
@@ -116,7 +117,7 @@ std::string_view reason_phrase(int status) {
 void prepare_error_response(connection& c, int status, bool close, std::string_view extra_fields) {
   if (close) c.close_after = true;
   begin_head(c, status);
-  std::string& h = c.out_head;
+  std::string& h = c.ex().out_head;
   const std::string_view reason = reason_phrase(status);
   // A short page, built in place: "<html>...<h1>404 Not Found</h1>...</html>".
   static constexpr std::string_view pre = "<html><head><title>";
@@ -131,7 +132,7 @@ void prepare_error_response(connection& c, int status, bool close, std::string_v
   h.append("\r\n");
   end_head(c);
   no_body(c);
-  if (c.req.verb == http::method::head) return;
+  if (c.ex().req.verb == http::method::head) return;
   // The page travels in the head buffer: one write for the whole response.
   for (int i = 0; i < 2; ++i) {
     h.append(i == 0 ? pre : mid);
@@ -143,12 +144,12 @@ void prepare_error_response(connection& c, int status, bool close, std::string_v
 }
 
 void prepare_file_response(connection& c, const file_entry& e) {
-  const bool head = c.req.verb == http::method::head;
+  const bool head = c.ex().req.verb == http::method::head;
   if (e.status == 301) {
     begin_head(c, 301);
-    std::string& h = c.out_head;
-    h.append("Location: ").append(c.path).append("/");
-    if (!c.req.query.empty()) h.append("?").append(c.req.query);
+    std::string& h = c.ex().out_head;
+    h.append("Location: ").append(c.ex().path).append("/");
+    if (!c.ex().req.query.empty()) h.append("?").append(c.ex().req.query);
     h.append("\r\nContent-Length: 0\r\n");
     end_head(c);
     no_body(c);
@@ -161,18 +162,19 @@ void prepare_file_response(connection& c, const file_entry& e) {
   no_body(c);
   if (not_modified(c, e)) {
     begin_head(c, 304);
-    c.out_head.append(e.fixed_fields);
+    c.ex().out_head.append(e.fixed_fields);
     end_head(c);
     return;
   }
   const auto size = static_cast<std::uint64_t>(e.st.st_size);
   std::uint64_t first = 0, length = size;
   http::byte_range range;
-  if (!head && !c.req.range.empty() &&
-      (c.req.if_range.empty() || http::if_range_allows(c.req.if_range, e.etag, e.mtime))) {
-    range = http::parse_range(c.req.range, size);
+  if (!head && !c.ex().req.range.empty() &&
+      (c.ex().req.if_range.empty() ||
+       http::if_range_allows(c.ex().req.if_range, e.etag, e.mtime))) {
+    range = http::parse_range(c.ex().req.range, size);
   }
-  std::string& h = c.out_head;
+  std::string& h = c.ex().out_head;
   if (range.outcome == http::byte_range::kind::unsatisfiable) {
     std::string content_range = "Content-Range: bytes */";
     append_number(content_range, size);

@@ -17,11 +17,13 @@ enum class send_outcome { done, would_block, failed, yield };
 constexpr std::size_t turn_bytes = 256u << 10;
 
 send_outcome write_head_and_body(connection& c) {
-  while (c.out_head_sent < c.out_head.size() || c.body_left > 0) {
+  const std::string& head = c.ex().out_head;
+  while (c.out_head_sent < head.size() || c.body_left > 0) {
     iovec iov[2];
     int n_iov = 0;
-    if (c.out_head_sent < c.out_head.size()) {
-      iov[n_iov++] = {c.out_head.data() + c.out_head_sent, c.out_head.size() - c.out_head_sent};
+    if (c.out_head_sent < head.size()) {
+      iov[n_iov++] = {const_cast<char*>(head.data()) + c.out_head_sent,
+                      head.size() - c.out_head_sent};
     }
     if (c.body_left > 0) iov[n_iov++] = {const_cast<char*>(c.body), c.body_left};
     msghdr msg{};
@@ -36,7 +38,7 @@ send_outcome write_head_and_body(connection& c) {
                                                      : send_outcome::failed;
     }
     c.bytes_sent += static_cast<std::uint64_t>(n);
-    const std::size_t head_left = c.out_head.size() - c.out_head_sent;
+    const std::size_t head_left = head.size() - c.out_head_sent;
     const std::size_t from_head = std::min<std::size_t>(head_left, static_cast<std::size_t>(n));
     c.out_head_sent += static_cast<std::uint32_t>(from_head);
     const std::size_t from_body = static_cast<std::size_t>(n) - from_head;

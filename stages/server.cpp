@@ -286,7 +286,7 @@ runtime::stage_index server_context::refuse(connection& c, shed_class cls, shed_
   char buf[refusal_max];
   const std::size_t len =
       format_refusal(buf, live.retry_after_seconds.load(std::memory_order_relaxed),
-                     c.req.version_minor == 0 ? refusal_keep : std::string_view{});
+                     c.ex().req.version_minor == 0 ? refusal_keep : std::string_view{});
   count_shed(cls, why, true);
   c.status = 503;
   c.body = nullptr;
@@ -308,7 +308,7 @@ runtime::stage_index server_context::refuse(connection& c, shed_class cls, shed_
   // The socket buffer is full (a client that does not read): the send stage finishes it.
   const std::size_t sent = n > 0 ? static_cast<std::size_t>(n) : 0;
   c.bytes_sent += sent;
-  c.out_head.assign(buf + sent, len - sent);
+  c.ex().out_head.assign(buf + sent, len - sent);
   c.out_head_sent = 0;
   return stage_send;
 }
@@ -398,7 +398,7 @@ runtime::stage_index server_context::finish_response(connection& c) {
   c.request_start_ms = 0;
   c.request_start_ns = 0;
   c.arrived_ns = 0;
-  c.entry.reset();
+  c.ex().entry.reset();
   c.bytes_sent = 0;
   if (c.close_after || draining.load(std::memory_order_relaxed)) {
     ::shutdown(c.fd, SHUT_WR);
@@ -416,6 +416,7 @@ runtime::stage_index server_context::finish_response(connection& c) {
     return stage_read_parse;
   }
   if (c.in_end > c.in_start) return stage_read_parse;  // pipelined: the next head is here
+  c.drop_exchange();                                   // idle: the buffers go back until bytes come
   c.idle_since_ms = now_ms();
   if (park(c, false, c.idle_since_ms + live.keepalive_timeout().count())) return stage_read_parse;
   return runtime::stage_done;

@@ -70,8 +70,6 @@ TEST_F(read_parse_stage_test, lingering_yields_after_a_turn_of_input) {
   const std::size_t sent = fill(512 * 1024);
   ASSERT_GE(sent, 256u * 1024) << "the socket pair took too little to test with";
   c_->lingering = true;
-  c_->in = std::make_unique<char[]>(4096);
-  c_->in_cap = 4096;
   c_->linger_until_ms = server_context::now_ms() + 60'000;
   EXPECT_EQ(stage_->handle(*c_), stage_read_parse) << "drained everything in one turn";
   EXPECT_FALSE(closed());
@@ -82,8 +80,6 @@ TEST_F(read_parse_stage_test, lingering_yields_after_a_turn_of_input) {
 TEST_F(read_parse_stage_test, lingering_ends_at_its_deadline_even_with_input_pending) {
   fill(256 * 1024);
   c_->lingering = true;
-  c_->in = std::make_unique<char[]>(4096);
-  c_->in_cap = 4096;
   c_->linger_until_ms = server_context::now_ms() - 1;
   EXPECT_EQ(stage_->handle(*c_), runtime::stage_done);
   EXPECT_TRUE(closed()) << "a lingering close outlived its deadline";
@@ -106,6 +102,25 @@ TEST_F(read_parse_stage_test, an_idle_connection_within_its_timeout_is_parked) {
   EXPECT_FALSE(closed());
   EXPECT_EQ(c_->state(), conn_state::parked_read);
   EXPECT_EQ(c_->deadline_ms.load(), c_->idle_since_ms + cfg_.keepalive_timeout.count());
+  EXPECT_FALSE(c_->has_exchange()) << "an idle connection kept its buffers";
+}
+
+// Part of a head received: the connection waits for the rest holding it (nothing received is
+// lost in the hand-back), and the rest completes the same request.
+TEST_F(read_parse_stage_test, a_partial_head_is_kept_while_parked) {
+  const std::string part = "GET /index.html HTTP/1.1\r\nHost: x\r\n";
+  ASSERT_EQ(::send(peer_, part.data(), part.size(), 0), static_cast<ssize_t>(part.size()));
+  c_->requests = 1;
+  c_->idle_since_ms = server_context::now_ms();
+  EXPECT_EQ(stage_->handle(*c_), runtime::stage_done);
+  ASSERT_EQ(c_->state(), conn_state::parked_read);
+  EXPECT_TRUE(c_->has_exchange());
+  EXPECT_EQ(c_->in_end - c_->in_start, part.size());
+  // Take it back as the event loop would, with the rest of the head.
+  ASSERT_EQ(::send(peer_, "\r\n", 2, 0), 2);
+  ASSERT_EQ(ctx_->connections.deliver(connection_table::handle(*c_), ready_read).owned, c_);
+  EXPECT_EQ(stage_->handle(*c_), stage_cache_lookup);
+  EXPECT_EQ(c_->ex().path, "/index.html");
 }
 
 TEST_F(read_parse_stage_test, the_header_timeout_counts_from_accept) {
