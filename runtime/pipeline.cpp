@@ -136,6 +136,18 @@ bool pipeline::dispatch(task& t, stage_index stage) {
   return false;
 }
 
+bool pipeline::run_if_idle(task& t, stage_index stage, stage_index blocking,
+                           std::int64_t since_ns) {
+  const group::deferred_wakeups section;  // holds `g` only inside an epoch section
+  group* g = stage_group_[stage].load(std::memory_order_seq_cst);
+  if (g == stage_group_[blocking].load(std::memory_order_seq_cst)) return false;
+  if (g->busy_threads() != 0 || g->depth() != 0) return false;
+  t.next_stage = stage;
+  t.enqueued_ns = timing() ? since_ns : 0;
+  run(&t, *g);
+  return true;
+}
+
 pipeline::queue_load pipeline::load_of(stage_index stage) const {
   const group::deferred_wakeups section;  // holds `g` only inside an epoch section
   const group* g = stage_group_[stage].load(std::memory_order_seq_cst);

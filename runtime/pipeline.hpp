@@ -72,6 +72,16 @@ class pipeline {
   /// Hands a task to the group that runs `stage`. False when that queue is full; the task is then
   /// still the caller's (to answer with 503 or retry later).
   bool dispatch(task& t, stage_index stage);
+  /// Runs `stage` (and the stages fused with it) on the calling thread, as a worker of its group
+  /// would, when that group is idle: no worker busy and nothing queued. Handing the task over
+  /// would then only wake a sleeping worker (a futex wake and two context switches, a quarter of
+  /// a small request's CPU on one core; bench/README.md) while the caller goes back to sleep.
+  /// False, and the task untouched, when the group is not idle, or when it also runs `blocking`
+  /// (a stage that may block the caller, fused in by an operator): dispatch it instead. For an
+  /// event source (the reactor) with a small round of events in hand. `since_ns` (steady clock
+  /// time, 0: none) is when the task's wait began (its round's start): counted as its queue wait,
+  /// as a dispatch would count it.
+  bool run_if_idle(task& t, stage_index stage, stage_index blocking, std::int64_t since_ns);
   /// The tasks waiting in the queue of the group that runs `stage` now, and that queue's
   /// capacity (a moment's reading: safe while groups are regrouped).
   struct queue_load {

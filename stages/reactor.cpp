@@ -26,9 +26,22 @@ constexpr std::uint64_t listener_handle = ~std::uint64_t{0};
 constexpr std::uint64_t wake_handle = ~std::uint64_t{0} - 1;
 constexpr int tick_ms = 100;
 
+// The most events a round may have for its requests to be served on the loop's own thread (when
+// read_parse's group is idle, see pipeline::run_if_idle). With one CPU to run on, a hop buys no
+// parallelism, only two context switches, so a small round is served here; a large one (a load
+// the pool should see, in its queue) still goes to the pool. With more CPUs, only a lone event:
+// a round of several runs in parallel on the pool for the cost of one wake-up.
+int run_here_max_events() {
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  if (::sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) == 1) return 16;
+  return 1;
+}
+
 }  // namespace
 
-reactor::reactor(server_context& ctx, int listen_fd) : ctx_(ctx), listen_fd_(listen_fd) {
+reactor::reactor(server_context& ctx, int listen_fd)
+    : ctx_(ctx), listen_fd_(listen_fd), run_here_max_(run_here_max_events()) {
   listener_.next_stage = stage_accept;
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
@@ -238,6 +251,10 @@ void reactor::run() {
       continue;
     }
     const runtime::group::deferred_wakeups round;  // wake each stage once per round of events
+    const bool may_run_here = n <= run_here_max_;
+    // Served here one after another, a round's later requests wait for the earlier ones: from
+    // the round's start, as they would have waited in read_parse's queue.
+    round_start_ns_ = may_run_here && n > 1 && ctx_.pipe.timing() ? server_context::now_ns() : 0;
     for (int i = 0; i < n; ++i) {
       const std::uint64_t h = events[i].data.u64;
       if (h == listener_handle) {
@@ -247,7 +264,7 @@ void reactor::run() {
         std::uint64_t v;
         [[maybe_unused]] auto r = ::read(wake_fd_, &v, sizeof v);
       } else {
-        on_connection_event(h, events[i].events);
+        on_connection_event(h, events[i].events, may_run_here);
       }
     }
     const std::int64_t now = server_context::now_ms();
@@ -257,7 +274,7 @@ void reactor::run() {
   }
 }
 
-void reactor::on_connection_event(std::uint64_t handle, std::uint32_t events) {
+void reactor::on_connection_event(std::uint64_t handle, std::uint32_t events, bool may_run_here) {
   std::uint8_t bits = 0;
   if (events & EPOLLIN) bits |= ready_read;
   if (events & EPOLLOUT) bits |= ready_write;
@@ -268,6 +285,11 @@ void reactor::on_connection_event(std::uint64_t handle, std::uint32_t events) {
   // From here the event loop owns the connection until it hands it on.
   connection& c = *e.owned;
   if (e.was == conn_state::parked_read) {
+    // A request in a small round on an idle server is served here, as a single-threaded event
+    // loop would (run_here_max_events); with more events in hand, or workers busy, it goes to
+    // read_parse's group.
+    if (may_run_here && ctx_.pipe.run_if_idle(c, stage_read_parse, stage_disk_io, round_start_ns_))
+      return;
     if (!ctx_.pipe.dispatch(c, stage_read_parse))
       ctx_.shed(c, shed_class::connection, shed_reason::queue_full);
   } else if (!ctx_.pipe.dispatch(c, stage_send)) {

@@ -76,7 +76,8 @@ class reactor {
 
  private:
   void run();
-  void on_connection_event(std::uint64_t handle, std::uint32_t events);
+  // `may_run_here`: its round is small enough to be served on this thread (see run_if_idle).
+  void on_connection_event(std::uint64_t handle, std::uint32_t events, bool may_run_here);
   void tick(std::int64_t now);
 
   struct listener_task : runtime::task {};
@@ -84,6 +85,8 @@ class reactor {
   server_context& ctx_;
   int listen_fd_;
   int epoll_fd_ = -1;
+  const int run_here_max_;           // see run_here_max_events (reactor.cpp)
+  std::int64_t round_start_ns_ = 0;  // the current round's, for requests served here (0: none)
   int wake_fd_ = -1;
   listener_task listener_;
   std::atomic<bool> running_{false};

@@ -282,6 +282,76 @@ TEST(Pipeline, FullNextGroupCallsOverloadHandler) {
   EXPECT_EQ(overload_calls.load(), 1);
 }
 
+// An idle group's stages run on the caller (fused ones too), and the hop out of the group is an
+// ordinary submit, to a worker of the next group.
+TEST(Pipeline, RunIfIdleRunsAnIdleGroupsStagesOnTheCaller) {
+  auto tasks = make_tasks(1);
+  abc_stages s;
+  pipeline p;
+  s.add_to(p);
+  auto& gab = p.add_group({.name = "gab", .capacity = 16, .threads = 1});
+  auto& gc = p.add_group({.name = "gc", .capacity = 16, .threads = 1});
+  p.assign(s.a.self, gab);
+  p.assign(s.b.self, gab);
+  p.assign(s.c.self, gc);
+  // Idle: its worker parked, nothing queued.
+  ASSERT_TRUE(eventually([&] { return gab.busy_threads() == 0 && gab.depth() == 0; }));
+  ASSERT_TRUE(p.run_if_idle(tasks[0], s.a.self, s.c.self, 0));
+  ASSERT_TRUE(eventually([&] { return s.finished.load() == 1; }));
+  p.stop();
+  const std::thread::id me = std::this_thread::get_id();
+  EXPECT_EQ(tasks[0].ran_on[s.a.self], me);
+  EXPECT_EQ(tasks[0].ran_on[s.b.self], me) << "a fused stage hopped";
+  EXPECT_NE(tasks[0].ran_on[s.c.self], me) << "the next group's stage ran on the caller";
+  expect_passed_abc_once(tasks, 1, s);
+}
+
+// A group with a worker busy (or tasks queued) is not idle: the task is left to the caller.
+TEST(Pipeline, RunIfIdleLeavesTheTaskWhenTheGroupIsBusy) {
+  auto tasks = make_tasks(2);
+  abc_stages s;
+  gate release;
+  std::atomic<bool> a_blocked{false};
+  s.a.before = [&](trace_task& t) {
+    if (t.id == 0) {
+      a_blocked.store(true);
+      release.wait();
+    }
+  };
+  pipeline p;
+  gate_opener opener{release};
+  s.add_to(p);
+  auto& ga = p.add_group({.name = "ga", .capacity = 16, .threads = 1});
+  auto& gbc = p.add_group({.name = "gbc", .capacity = 16, .threads = 1});
+  p.assign(s.a.self, ga);
+  p.assign(s.b.self, gbc);
+  p.assign(s.c.self, gbc);
+  ASSERT_TRUE(p.dispatch(tasks[0], s.a.self));
+  ASSERT_TRUE(eventually([&] { return a_blocked.load(); }));
+  EXPECT_FALSE(p.run_if_idle(tasks[1], s.a.self, s.c.self, 0));
+  EXPECT_EQ(tasks[1].steps, 0u) << "a task refused by run_if_idle was run";
+  release.open();
+  ASSERT_TRUE(eventually([&] { return s.finished.load() == 1; }));
+  p.stop();
+}
+
+// A group that also runs the stage named blocking (fused in by an operator) never runs on the
+// caller, idle or not.
+TEST(Pipeline, RunIfIdleRefusesAGroupThatRunsTheBlockingStage) {
+  auto tasks = make_tasks(1);
+  abc_stages s;
+  pipeline p;
+  s.add_to(p);
+  auto& gabc = p.add_group({.name = "gabc", .capacity = 16, .threads = 1});
+  p.assign(s.a.self, gabc);
+  p.assign(s.b.self, gabc);
+  p.assign(s.c.self, gabc);
+  ASSERT_TRUE(eventually([&] { return gabc.busy_threads() == 0 && gabc.depth() == 0; }));
+  EXPECT_FALSE(p.run_if_idle(tasks[0], s.a.self, s.c.self, 0));
+  EXPECT_EQ(tasks[0].steps, 0u);
+  p.stop();
+}
+
 TEST(Pipeline, DispatchReturnsFalseWhenTheFirstGroupIsFull) {
   auto tasks = make_tasks(4);
   abc_stages s;
