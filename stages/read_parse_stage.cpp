@@ -143,8 +143,9 @@ runtime::stage_index read_parse_stage::handle(runtime::task& t) {
     }
     if (c.discard == 0 && c.in_end > c.in_start) {
       if (c.request_start_ms == 0) {
-        c.request_start_ms = server_context::now_ms();
+        // One clock read: now_ms is the same steady clock in milliseconds.
         c.request_start_ns = server_context::now_ns();
+        c.request_start_ms = c.request_start_ns / 1'000'000;
         // Set by the hop into read_parse (0 when stages are not timed).
         c.arrived_ns = c.enqueued_ns != 0 && c.enqueued_ns < c.request_start_ns
                            ? c.enqueued_ns

@@ -364,11 +364,13 @@ server_snapshot server_context::snapshot() const {
 
 runtime::stage_index server_context::finish_response(connection& c) {
   if (log.enabled()) log.record(c);
+  std::int64_t ended_ns = 0;  // when it was answered, if it was read (one clock read for both)
   {
     // The response count last: whoever sees it counted sees the rest of its figures too.
     server_stats_block& st = stats.local();
     if (c.request_start_ns != 0) {
       const std::int64_t end = now_ns();
+      ended_ns = end;
       const std::int64_t took = end - c.request_start_ns;
       const std::uint64_t ns = took > 0 ? static_cast<std::uint64_t>(took) : 0;
       st.request_duration.observe(ns);
@@ -417,7 +419,7 @@ runtime::stage_index server_context::finish_response(connection& c) {
   }
   if (c.in_end > c.in_start) return stage_read_parse;  // pipelined: the next head is here
   c.drop_exchange();                                   // idle: the buffers go back until bytes come
-  c.idle_since_ms = now_ms();
+  c.idle_since_ms = ended_ns != 0 ? ended_ns / 1'000'000 : now_ms();
   if (park(c, false, c.idle_since_ms + live.keepalive_timeout().count())) return stage_read_parse;
   return runtime::stage_done;
 }

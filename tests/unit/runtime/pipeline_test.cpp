@@ -80,6 +80,16 @@ std::vector<trace_task> make_tasks(std::size_t n) {
   return tasks;
 }
 
+// Task 0 sets `held` in stage a and waits there until `release` opens.
+void hold_first_in_a(abc_stages& s, gate& release, std::atomic<bool>& held) {
+  s.a.before = [&release, &held](trace_task& t) {
+    if (t.id == 0) {
+      held.store(true);
+      release.wait();
+    }
+  };
+}
+
 // Queues hold at least twice this many tasks, so no hop inside the pipeline is ever refused (a
 // refused hop drops the task when there is no overload handler).
 constexpr std::size_t in_flight = 64;
@@ -282,6 +292,18 @@ TEST(Pipeline, FullNextGroupCallsOverloadHandler) {
   EXPECT_EQ(overload_calls.load(), 1);
 }
 
+// Runs a, b and c in the groups given (the same group twice: fused).
+void assign_abc(pipeline& p, const abc_stages& s, group& ga, group& gb, group& gc) {
+  p.assign(s.a.self, ga);
+  p.assign(s.b.self, gb);
+  p.assign(s.c.self, gc);
+}
+
+// Its workers parked, nothing queued.
+bool becomes_idle(const group& g) {
+  return eventually([&] { return g.busy_threads() == 0 && g.depth() == 0; });
+}
+
 // An idle group's stages run on the caller (fused ones too), and the hop out of the group is an
 // ordinary submit, to a worker of the next group.
 TEST(Pipeline, RunIfIdleRunsAnIdleGroupsStagesOnTheCaller) {
@@ -291,11 +313,8 @@ TEST(Pipeline, RunIfIdleRunsAnIdleGroupsStagesOnTheCaller) {
   s.add_to(p);
   auto& gab = p.add_group({.name = "gab", .capacity = 16, .threads = 1});
   auto& gc = p.add_group({.name = "gc", .capacity = 16, .threads = 1});
-  p.assign(s.a.self, gab);
-  p.assign(s.b.self, gab);
-  p.assign(s.c.self, gc);
-  // Idle: its worker parked, nothing queued.
-  ASSERT_TRUE(eventually([&] { return gab.busy_threads() == 0 && gab.depth() == 0; }));
+  assign_abc(p, s, gab, gab, gc);
+  ASSERT_TRUE(becomes_idle(gab));
   ASSERT_TRUE(p.run_if_idle(tasks[0], s.a.self, s.c.self, 0));
   ASSERT_TRUE(eventually([&] { return s.finished.load() == 1; }));
   p.stop();
@@ -312,20 +331,13 @@ TEST(Pipeline, RunIfIdleLeavesTheTaskWhenTheGroupIsBusy) {
   abc_stages s;
   gate release;
   std::atomic<bool> a_blocked{false};
-  s.a.before = [&](trace_task& t) {
-    if (t.id == 0) {
-      a_blocked.store(true);
-      release.wait();
-    }
-  };
+  hold_first_in_a(s, release, a_blocked);
   pipeline p;
   gate_opener opener{release};
   s.add_to(p);
   auto& ga = p.add_group({.name = "ga", .capacity = 16, .threads = 1});
   auto& gbc = p.add_group({.name = "gbc", .capacity = 16, .threads = 1});
-  p.assign(s.a.self, ga);
-  p.assign(s.b.self, gbc);
-  p.assign(s.c.self, gbc);
+  assign_abc(p, s, ga, gbc, gbc);
   ASSERT_TRUE(p.dispatch(tasks[0], s.a.self));
   ASSERT_TRUE(eventually([&] { return a_blocked.load(); }));
   EXPECT_FALSE(p.run_if_idle(tasks[1], s.a.self, s.c.self, 0));
@@ -343,10 +355,8 @@ TEST(Pipeline, RunIfIdleRefusesAGroupThatRunsTheBlockingStage) {
   pipeline p;
   s.add_to(p);
   auto& gabc = p.add_group({.name = "gabc", .capacity = 16, .threads = 1});
-  p.assign(s.a.self, gabc);
-  p.assign(s.b.self, gabc);
-  p.assign(s.c.self, gabc);
-  ASSERT_TRUE(eventually([&] { return gabc.busy_threads() == 0 && gabc.depth() == 0; }));
+  assign_abc(p, s, gabc, gabc, gabc);
+  ASSERT_TRUE(becomes_idle(gabc));
   EXPECT_FALSE(p.run_if_idle(tasks[0], s.a.self, s.c.self, 0));
   EXPECT_EQ(tasks[0].steps, 0u);
   p.stop();
@@ -357,12 +367,7 @@ TEST(Pipeline, DispatchReturnsFalseWhenTheFirstGroupIsFull) {
   abc_stages s;
   gate release;
   std::atomic<bool> a_blocked{false};
-  s.a.before = [&](trace_task& t) {
-    if (t.id == 0) {
-      a_blocked.store(true);
-      release.wait();
-    }
-  };
+  hold_first_in_a(s, release, a_blocked);
   std::atomic<int> overload_calls{0};
   pipeline p;
   gate_opener opener{release};
@@ -399,12 +404,7 @@ std::size_t finished_after_stop(bool c_group_first) {
   abc_stages s;
   gate release;
   std::atomic<bool> a_blocked{false};
-  s.a.before = [&](trace_task& t) {
-    if (t.id == 0) {
-      a_blocked.store(true);
-      release.wait();
-    }
-  };
+  hold_first_in_a(s, release, a_blocked);
   pipeline p;
   gate_opener opener{release};
   s.add_to(p);
