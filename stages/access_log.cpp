@@ -85,10 +85,11 @@ void access_log::record(const connection& c) {
   ::gmtime_r(&now, &tm);
   line.append(when, std::strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S +0000", &tm));
   line.append("] \"");
-  append_escaped(line, c.ex().req.method_token);
+  const http::request_head& req = c.ex().req;
+  append_escaped(line, req.method_token);
   line.push_back(' ');
-  append_escaped(line, c.ex().req.target);
-  line.append(c.ex().req.version_minor == 0 ? " HTTP/1.0\" " : " HTTP/1.1\" ");
+  append_escaped(line, req.target);
+  line.append(req.version_minor == 0 ? " HTTP/1.0\" " : " HTTP/1.1\" ");
   line.append(std::to_string(c.status)).push_back(' ');
   line.append(std::to_string(c.bytes_sent)).push_back('\n');
   std::lock_guard lock(mutex_);

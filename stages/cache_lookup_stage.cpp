@@ -5,7 +5,8 @@ namespace weir {
 
 runtime::stage_index cache_lookup_stage::handle(runtime::task& t) {
   auto& c = static_cast<connection&>(t);
-  std::shared_ptr<const file_entry> e = ctx_.cache.find(c.ex().path);
+  exchange& x = c.ex();
+  std::shared_ptr<const file_entry> e = ctx_.cache.find(x.path);
   if (!e) {
     // A miss takes a place in the disk's budget, or is refused: never the hits'.
     if (!ctx_.admit_to_disk(c)) return ctx_.refuse(c, shed_class::miss, shed_reason::limit);
@@ -18,14 +19,14 @@ runtime::stage_index cache_lookup_stage::handle(runtime::task& t) {
   std::int64_t checked = e->checked_ms.load(std::memory_order_relaxed);
   if (now - checked >= ctx_.live.cache_revalidate().count() &&
       e->checked_ms.compare_exchange_strong(checked, now, std::memory_order_relaxed)) {
-    c.ex().entry = std::move(e);
+    x.entry = std::move(e);
     // The disk at its limit: serve the entry as it is, checked again next interval.
     if (ctx_.admit_to_disk(c)) return stage_disk_io;
-    prepare_file_response(c, *c.ex().entry);
+    prepare_file_response(c, *x.entry);
     return stage_send;
   }
-  c.ex().entry = std::move(e);
-  prepare_file_response(c, *c.ex().entry);
+  x.entry = std::move(e);
+  prepare_file_response(c, *x.entry);
   return stage_send;
 }
 

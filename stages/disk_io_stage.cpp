@@ -65,17 +65,17 @@ runtime::stage_index disk_io_stage::handle(runtime::task& t) {
     std::this_thread::sleep_for(std::chrono::microseconds(fault));  // a slow disk, on purpose
   const std::int64_t now = server_context::now_ms();
   // A cached entry due for revalidation that still names the same file is simply kept.
-  if (c.ex().entry && c.ex().entry->status == 200 &&
-      ctx_.resolver.unchanged(c.ex().path, c.ex().entry->st)) {
-    prepare_file_response(c, *c.ex().entry);
+  exchange& x = c.ex();
+  if (x.entry && x.entry->status == 200 && ctx_.resolver.unchanged(x.path, x.entry->st)) {
+    prepare_file_response(c, *x.entry);
     return stage_send;
   }
-  std::shared_ptr<file_entry> e = build_entry(ctx_, c.ex().path);
+  std::shared_ptr<file_entry> e = build_entry(ctx_, x.path);
   e->checked_ms.store(now, std::memory_order_relaxed);
   // Errors that may pass (a transient 500/503) are not remembered.
-  if (e->status != 500 && e->status != 503) ctx_.cache.insert(c.ex().path, e, e->charge());
-  c.ex().entry = std::move(e);
-  prepare_file_response(c, *c.ex().entry);
+  if (e->status != 500 && e->status != 503) ctx_.cache.insert(x.path, e, e->charge());
+  x.entry = std::move(e);
+  prepare_file_response(c, *x.entry);
   return stage_send;
 }
 

@@ -158,19 +158,20 @@ runtime::stage_index read_parse_stage::handle(runtime::task& t) {
           c.arrived_ns = std::min(
               c.arrived_ns, steady_of_realtime(c.first_bytes_realtime_ns, c.request_start_ns));
       }
-      const std::string_view buf(c.ex().in.get() + c.in_start, c.in_end - c.in_start);
-      const http::parse_result r = http::parse_request(buf, limits, c.ex().req);
+      exchange& x = c.ex();
+      const std::string_view buf(x.in.get() + c.in_start, c.in_end - c.in_start);
+      const http::parse_result r = http::parse_request(buf, limits, x.req);
       if (r.outcome == http::parse_result::kind::error) {
         // The framing is lost: answer with what was found wrong, then close.
         c.head_len = static_cast<std::uint32_t>(buf.size());
-        c.ex().req = http::request_head{};
+        x.req = http::request_head{};
         ctx_.begin_request(c, method_label::unknown);
         prepare_error_response(c, r.status, true);
         return stage_send;
       }
       if (r.outcome == http::parse_result::kind::complete) {
         c.head_len = static_cast<std::uint32_t>(r.consumed);
-        const http::request_head& req = c.ex().req;
+        const http::request_head& req = x.req;
         ctx_.begin_request(c, req.verb == http::method::get    ? method_label::get
                               : req.verb == http::method::head ? method_label::head
                                                                : method_label::other);
@@ -190,7 +191,7 @@ runtime::stage_index read_parse_stage::handle(runtime::task& t) {
           prepare_error_response(c, 400, false);
           return stage_send;
         }
-        if (const int status = http::normalize_path(req.path, c.ex().path); status != 0) {
+        if (const int status = http::normalize_path(req.path, x.path); status != 0) {
           prepare_error_response(c, status, false);
           return stage_send;
         }

@@ -56,10 +56,10 @@ void no_body(connection& c) {
 }
 
 bool not_modified(const connection& c, const file_entry& e) {
-  if (!c.ex().req.if_none_match.empty())
-    return http::etag_matches_weak(c.ex().req.if_none_match, e.etag);
-  if (!c.ex().req.if_modified_since.empty()) {
-    const auto since = http::parse_http_date(c.ex().req.if_modified_since);
+  const http::request_head& req = c.ex().req;
+  if (!req.if_none_match.empty()) return http::etag_matches_weak(req.if_none_match, e.etag);
+  if (!req.if_modified_since.empty()) {
+    const auto since = http::parse_http_date(req.if_modified_since);
     return since && e.mtime <= *since;
   }
   return false;
@@ -144,12 +144,14 @@ void prepare_error_response(connection& c, int status, bool close, std::string_v
 }
 
 void prepare_file_response(connection& c, const file_entry& e) {
-  const bool head = c.ex().req.verb == http::method::head;
+  exchange& x = c.ex();
+  const http::request_head& req = x.req;
+  const bool head = req.verb == http::method::head;
   if (e.status == 301) {
     begin_head(c, 301);
-    std::string& h = c.ex().out_head;
-    h.append("Location: ").append(c.ex().path).append("/");
-    if (!c.ex().req.query.empty()) h.append("?").append(c.ex().req.query);
+    std::string& h = x.out_head;
+    h.append("Location: ").append(x.path).append("/");
+    if (!req.query.empty()) h.append("?").append(req.query);
     h.append("\r\nContent-Length: 0\r\n");
     end_head(c);
     no_body(c);
@@ -162,19 +164,18 @@ void prepare_file_response(connection& c, const file_entry& e) {
   no_body(c);
   if (not_modified(c, e)) {
     begin_head(c, 304);
-    c.ex().out_head.append(e.fixed_fields);
+    x.out_head.append(e.fixed_fields);
     end_head(c);
     return;
   }
   const auto size = static_cast<std::uint64_t>(e.st.st_size);
   std::uint64_t first = 0, length = size;
   http::byte_range range;
-  if (!head && !c.ex().req.range.empty() &&
-      (c.ex().req.if_range.empty() ||
-       http::if_range_allows(c.ex().req.if_range, e.etag, e.mtime))) {
-    range = http::parse_range(c.ex().req.range, size);
+  if (!head && !req.range.empty() &&
+      (req.if_range.empty() || http::if_range_allows(req.if_range, e.etag, e.mtime))) {
+    range = http::parse_range(req.range, size);
   }
-  std::string& h = c.ex().out_head;
+  std::string& h = x.out_head;
   if (range.outcome == http::byte_range::kind::unsatisfiable) {
     std::string content_range = "Content-Range: bytes */";
     append_number(content_range, size);

@@ -400,7 +400,7 @@ runtime::stage_index server_context::finish_response(connection& c) {
   c.request_start_ms = 0;
   c.request_start_ns = 0;
   c.arrived_ns = 0;
-  c.ex().entry.reset();
+  if (c.has_exchange()) c.ex().entry.reset();  // (an idle one is given back below)
   c.bytes_sent = 0;
   if (c.close_after || draining.load(std::memory_order_relaxed)) {
     ::shutdown(c.fd, SHUT_WR);
