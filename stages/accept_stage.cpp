@@ -31,6 +31,25 @@ std::int64_t listen_wait_ms(int fd) {
 
 }  // namespace
 
+accept_stage::accept_stage(server_context& ctx, int listen_fd, std::size_t backlog)
+    : ctx_(ctx), listen_fd_(listen_fd), backlog_(backlog) {
+  follow_send_lowat();
+}
+
+// The send low-water mark new sockets inherit from the listener, as it is now (SIGHUP may change
+// it; connections open keep theirs). Unsent data stays in weir's hands, not the kernel's: a large
+// file is fed as the peer takes it, from the send stage, rather than queued megabytes deep and
+// pushed out later from whatever context processes the peer's ACKs. Also bounds kernel memory
+// per socket.
+void accept_stage::follow_send_lowat() {
+  const std::size_t want = ctx_.live.send_lowat.load(std::memory_order_relaxed);
+  if (want == send_lowat_) return;
+  send_lowat_ = want;  // asked once, whatever the answer
+  const int lowat = static_cast<int>(want);
+  if (::setsockopt(listen_fd_, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat) != 0)
+    spdlog::warn("accept: send low-water mark {}: {}", want, std::strerror(errno));
+}
+
 runtime::stage_index accept_stage::handle(runtime::task&) {
   if (ctx_.draining.load(std::memory_order_relaxed)) return runtime::stage_done;
   // The listen queue's length as the admission controller asks (Linux applies a new length when
@@ -43,6 +62,7 @@ runtime::stage_index accept_stage::handle(runtime::task&) {
       ctx_.admission.set_backlog(backlog_);  // asked once, not at every round
     }
   }
+  follow_send_lowat();
   std::size_t room = ctx_.accept_room();
   int taken = 0;
   std::int64_t last_wait_ms = -1;
@@ -95,16 +115,7 @@ runtime::stage_index accept_stage::handle(runtime::task&) {
       ::close(fd);
       continue;
     }
-    const int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (const std::size_t send_lowat = ctx_.live.send_lowat.load(std::memory_order_relaxed);
-        send_lowat != 0) {
-      // Unsent data stays in weir's hands, not the kernel's: a large file is fed as the peer
-      // takes it, from the send stage, rather than queued megabytes deep and pushed out later
-      // from whatever context processes the peer's ACKs. Also bounds kernel memory per socket.
-      const int lowat = static_cast<int>(send_lowat);
-      ::setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
-    }
+    // TCP_NODELAY and TCP_NOTSENT_LOWAT came with it from the listener.
     c->fd = fd;
     c->peer = peer;
     ctx_.stats.local().accepted.add();

@@ -22,6 +22,11 @@
 namespace weir {
 namespace {
 
+// Set on the loop's thread around an accept round it runs itself: how many of the round's new
+// connections it may still serve here, and when the round began (see reactor::take_run_here).
+thread_local int run_here_left = 0;
+thread_local std::int64_t run_here_since_ns = 0;
+
 constexpr std::uint64_t listener_handle = ~std::uint64_t{0};
 constexpr std::uint64_t wake_handle = ~std::uint64_t{0} - 1;
 constexpr int tick_ms = 100;
@@ -259,6 +264,7 @@ void reactor::run() {
       const std::uint64_t h = events[i].data.u64;
       if (h == listener_handle) {
         [[maybe_unused]] const auto arms = listener_arms_.load(std::memory_order_acquire);
+        if (may_run_here && accept_here(n)) continue;
         if (!ctx_.pipe.dispatch(listener_, stage_accept)) arm_listener();
       } else if (h == wake_handle) {
         std::uint64_t v;
@@ -272,6 +278,27 @@ void reactor::run() {
       tick(now);
     }
   }
+}
+
+// A connection per request (HTTP/1.0 clients, many bots) costs a hop to the accept stage's
+// group and a wake-up of one of its workers, and then perhaps another to read_parse's; on an idle
+// server that is most of what weir spends beyond the kernel's work. So an accept round comes to
+// this thread when the accept group is idle, and serves the first of its new connections here as
+// well (server_context::start), as many as a round served here may have events; the rest go to
+// read_parse's queue as usual.
+bool reactor::accept_here(int events) {
+  run_here_left = run_here_max_ - events + 1;
+  run_here_since_ns = ctx_.pipe.timing() ? server_context::now_ns() : 0;
+  const bool ran = ctx_.pipe.run_if_idle(listener_, stage_accept, stage_disk_io, run_here_since_ns);
+  run_here_left = 0;
+  return ran;
+}
+
+bool reactor::take_run_here(std::int64_t& since_ns) {
+  if (run_here_left == 0) return false;
+  --run_here_left;
+  since_ns = run_here_since_ns;
+  return true;
 }
 
 void reactor::on_connection_event(std::uint64_t handle, std::uint32_t events, bool may_run_here) {

@@ -73,11 +73,18 @@ class reactor {
   void cut_off();
   /// Wakes the loop (it re-checks deadlines and the listener at once).
   void wake();
+  /// On the loop's own thread, inside an accept round it runs itself (see `accept_here`): true
+  /// while the round may still serve a new connection on the spot, with `since_ns` set to when
+  /// the round began (0 when stages are not timed). False on every other thread.
+  static bool take_run_here(std::int64_t& since_ns);
 
  private:
   void run();
   // `may_run_here`: its round is small enough to be served on this thread (see run_if_idle).
   void on_connection_event(std::uint64_t handle, std::uint32_t events, bool may_run_here);
+  // Runs an accept round on this thread if the accept stage's group is idle; `events`: the
+  // round of events it is one of. False if it was not run.
+  bool accept_here(int events);
   void tick(std::int64_t now);
 
   struct listener_task : runtime::task {};

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -63,6 +64,9 @@ int open_listener(const std::string& listen, int backlog) {
   // Receive timestamps, inherited by accepted sockets: admission control times a new
   // connection's first request from its bytes' arrival (read_parse). Best effort.
   ::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+  // Inherited by every accepted socket too (Linux clones the listener's TCP options): no
+  // setsockopt per connection. The send low-water mark is set the same way, by the accept stage.
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, backlog) != 0) {
     const int err = errno;
     ::close(fd);
@@ -132,9 +136,13 @@ void server_context::start(connection& c) {
     close(c, close_reason::error);
     return;
   }
-  // Straight to read_parse, whose queue now counts it (accept_room): a new connection's request
-  // is usually there already; if not, read_parse parks it until it comes (or the header
-  // timeout).
+  // Straight to read_parse, served at once when the event loop runs this accept round on an idle
+  // server (reactor::accept_here), else through its queue, which now counts it (accept_room): a
+  // new connection's request is usually there already; if not, read_parse parks it until it
+  // comes (or the header timeout).
+  if (std::int64_t since_ns = 0; reactor::take_run_here(since_ns) &&
+                                 pipe.run_if_idle(c, stage_read_parse, stage_disk_io, since_ns))
+    return;
   if (!pipe.dispatch(c, stage_read_parse)) shed(c, shed_class::connection, shed_reason::queue_full);
 }
 
@@ -403,15 +411,16 @@ runtime::stage_index server_context::finish_response(connection& c) {
   if (c.has_exchange()) c.ex().entry.reset();  // (an idle one is given back below)
   c.bytes_sent = 0;
   if (c.close_after || draining.load(std::memory_order_relaxed)) {
-    ::shutdown(c.fd, SHUT_WR);
     // Closing with unread input makes the kernel send a reset, which can destroy the response
     // before the client reads it (a pipelined request after an error, an unread body). Like
-    // nginx's lingering close, read and drop input for a short while first.
+    // nginx's lingering close, send the FIN and read and drop input for a short while first.
+    // With nothing unread, close sends the FIN itself.
     const bool unread_input = c.in_end > c.in_start || c.discard > 0 || c.status >= 400;
     if (!unread_input) {
       close(c, close_reason::done);
       return runtime::stage_done;
     }
+    ::shutdown(c.fd, SHUT_WR);
     c.lingering = true;
     c.in_start = c.in_end = 0;
     c.linger_until_ms = now_ms() + linger_ms;

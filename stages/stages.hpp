@@ -14,14 +14,18 @@ struct server_context;
 class accept_stage final : public runtime::stage_handler {
  public:
   /// `backlog`: the length `listen_fd` listens with.
-  accept_stage(server_context& ctx, int listen_fd, std::size_t backlog)
-      : ctx_(ctx), listen_fd_(listen_fd), backlog_(backlog) {}
+  accept_stage(server_context& ctx, int listen_fd, std::size_t backlog);
   runtime::stage_index handle(runtime::task& t) override;
 
  private:
+  void follow_send_lowat();
+
   server_context& ctx_;
   int listen_fd_;
   std::size_t backlog_;  // in force (one accept round runs at a time)
+  // TCP_NOTSENT_LOWAT last asked of the listener, whose accepted sockets inherit it (0: the
+  // kernel's default).
+  std::size_t send_lowat_ = 0;
 };
 
 /// read_parse: receives bytes, parses one request head, rejects what is malformed or not allowed
