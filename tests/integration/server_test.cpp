@@ -3,11 +3,19 @@
 
 #include "stages/server.hpp"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sched.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -1238,6 +1246,177 @@ TEST_F(ServerTest, ChurnOfClosesAndReuseLosesNoRequest) {
     return true;
   })) << "a worker is still busy with no traffic (a connection spinning?)";
   EXPECT_TRUE(serves_new_connection());
+}
+
+// --- Idle connections hold no buffers (issue 15) -------------------------------------------------
+
+// The process's resident memory, from the kernel.
+std::size_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::size_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+}
+
+// Sanitizers shadow every byte the program touches (ThreadSanitizer several times over), so
+// resident memory says nothing about weir's own there: the budget is checked in release builds.
+constexpr bool sanitized_build =
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    true;
+#elif defined(__has_feature)
+    __has_feature(address_sanitizer) || __has_feature(thread_sanitizer);
+#else
+    false;
+#endif
+
+// A client connection that holds nothing in this process but its descriptor (an http_client
+// keeps a receive buffer, which would count in the resident memory measured).
+class bare_client {
+ public:
+  explicit bare_client(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+    const timeval five_s{5, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &five_s, sizeof five_s);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0)
+      throw std::runtime_error(std::string("connect: ") + std::strerror(errno));
+  }
+  ~bare_client() { ::close(fd_); }
+  bare_client(const bare_client&) = delete;
+  bare_client& operator=(const bare_client&) = delete;
+
+  // Sends `request` and reads until the response ends with `tail`; false on anything else.
+  bool exchange(std::string_view request, std::string_view tail) {
+    if (::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) !=
+        static_cast<ssize_t>(request.size()))
+      return false;
+    char buf[1024];
+    std::size_t have = 0;
+    while (have < sizeof buf) {
+      const ssize_t n = ::recv(fd_, buf + have, sizeof buf - have, 0);
+      if (n <= 0) return false;
+      have += static_cast<std::size_t>(n);
+      const std::string_view got(buf, have);
+      if (got.starts_with("HTTP/1.1 200 ") && got.ends_with(tail)) return true;
+    }
+    return false;
+  }
+
+ private:
+  int fd_;
+};
+
+// An idle keep-alive connection keeps its descriptor, state and peer address; its input buffer
+// and request state go back when its response is done (stages/connection.hpp, `exchange`). The
+// budget is the issue's target, 0.4 KB a connection (nginx: 0.41 KB), measured as the process's
+// resident memory grows while thousands of connections are opened and served one request each.
+// Each is served before the next is opened, so at the measurement at most the last response's
+// buffers can still be held: a few KB over thousands of connections. A connection that kept its
+// 4 KB buffer would cost ten times the budget.
+TEST_F(ServerTest, IdleKeepAliveConnectionsStayUnderTheMemoryBudget) {
+  constexpr double budget_bytes = 400;
+  constexpr std::size_t wanted = 3000;
+  rlimit fds{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &fds), 0);
+  fds.rlim_cur = fds.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &fds);
+  // Both ends of every connection are in this process.
+  const std::size_t n = std::min<std::size_t>(wanted, (fds.rlim_cur - 256) / 2);
+  if (n < 1000)
+    GTEST_SKIP() << "RLIMIT_NOFILE allows " << fds.rlim_cur << " descriptors: too few for 1000 "
+                 << "connections with both ends in one process";
+  start();
+  const std::string request = get("/readme.txt");
+  const std::string tail = "\r\n\r\n" + readme_txt;
+  // Warm up: the same pattern on a few hundred connections, closed again, so that what is
+  // allocated once (threads' caches, the first slots, the cache entry) is in the baseline.
+  {
+    std::vector<std::unique_ptr<bare_client>> warm;
+    for (int i = 0; i < 200; ++i) {
+      warm.push_back(std::make_unique<bare_client>(port_));
+      ASSERT_TRUE(warm.back()->exchange(request, tail)) << "warm-up request " << i;
+    }
+  }
+  ASSERT_TRUE(eventually(10s, [&] { return server_->open_connections() == 0; }));
+  std::vector<std::unique_ptr<bare_client>> idle;
+  idle.reserve(n);  // the client's own memory, allocated before the baseline
+  const std::size_t before = resident_bytes();
+  for (std::size_t i = 0; i < n; ++i) {
+    idle.push_back(std::make_unique<bare_client>(port_));
+    ASSERT_TRUE(idle.back()->exchange(request, tail)) << "request on connection " << i;
+  }
+  ASSERT_TRUE(eventually(10s, [&] { return server_->open_connections() == n; }))
+      << server_->open_connections() << " of " << n << " open";
+  const std::size_t after = resident_bytes();
+  // bare_client objects: 4 bytes each, allocated after the baseline (counted against weir).
+  const double per_connection =
+      (static_cast<double>(after) - static_cast<double>(before)) / static_cast<double>(n);
+  RecordProperty("idle_connection_bytes", static_cast<int>(per_connection));
+  std::printf("%zu idle connections: %.0f bytes of resident memory each\n", n, per_connection);
+  if (sanitized_build) {
+    std::printf(
+        "(sanitizer build: shadow memory is in that figure; the budget is checked in "
+        "release)\n");
+  } else {
+    EXPECT_LE(per_connection, budget_bytes)
+        << "resident memory grew " << (after - before) << " bytes for " << n << " idle connections";
+  }
+  // Every one still serves: the buffers come back when bytes arrive.
+  for (std::size_t i = 0; i < n; ++i)
+    ASSERT_TRUE(idle[i]->exchange(request, tail)) << "second request on connection " << i;
+}
+
+// A request whose head arrives in pieces keeps its bytes across the parks in between, on a
+// connection whose buffers were given back after its first request, and behind a pipelined one.
+// Each piece is seen by read_parse (it parks once it has read it) before the next is sent.
+TEST_F(ServerTest, PartialAndPipelinedHeadsSurviveTheBufferHandBack) {
+  start();
+  auto& pipe = server_->pipeline();
+  const auto read_parse_turns = [&] { return pipe.processed(server::read_parse); };
+  http_client c(port_);
+  const response first = c.request(get("/readme.txt"));  // then idle: its buffers go back
+  ASSERT_EQ(first.status, 200);
+  EXPECT_EQ(first.body, readme_txt);
+  ASSERT_TRUE(eventually(5s, [&] { return server_->snapshot().requests_in_flight == 0; }));
+
+  // In three pieces, each read and parked on.
+  const std::string head = get("/a.html");
+  const std::size_t cuts[] = {0, 3, head.size() / 2, head.size()};
+  for (std::size_t i = 0; i + 1 < std::size(cuts); ++i) {
+    const std::uint64_t turns = read_parse_turns();
+    c.send(std::string_view(head).substr(cuts[i], cuts[i + 1] - cuts[i]));
+    if (i + 2 < std::size(cuts)) {
+      ASSERT_TRUE(eventually(5s, [&] { return read_parse_turns() > turns; }))
+          << "read_parse never took piece " << i;
+    }
+  }
+  response r = c.read_response();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, a_html);
+
+  // A whole request and the first half of the next in one write: the first is answered, and the
+  // second's half stays with the connection (it is not idle) until the rest comes.
+  const std::string next = get("/style.css");
+  const std::uint64_t turns = read_parse_turns();
+  c.send(get("/readme.txt") + next.substr(0, next.size() / 2));
+  r = c.read_response();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, readme_txt);
+  // Its turn that answered the first, then the one that parked on the half.
+  ASSERT_TRUE(eventually(5s, [&] { return read_parse_turns() >= turns + 2; }));
+  c.send(std::string_view(next).substr(next.size() / 2));
+  r = c.read_response();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, style_css);
+
+  // And idle again, the next request takes fresh buffers.
+  r = c.request(get("/a.html"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, a_html);
+  EXPECT_TRUE(c.buffered().empty());
 }
 
 // --- Live changes (SIGHUP: server::apply_live) ---------------------------------------------------
