@@ -22,10 +22,14 @@
 namespace weir {
 namespace {
 
-// Set on the loop's thread around an accept round it runs itself: how many of the round's new
-// connections it may still serve here, and when the round began (see reactor::take_run_here).
-thread_local int run_here_left = 0;
-thread_local std::int64_t run_here_since_ns = 0;
+// The most events a round served on the loop's thread may have (run_here_max_events).
+constexpr int run_here_limit = 16;
+
+// On the loop's thread, during an accept round it runs itself: the new connections kept to be
+// served there when the round is over, and how many more it may keep (reactor::keep_for_here).
+thread_local connection* kept_here[run_here_limit];
+thread_local int kept_count = 0;
+thread_local int kept_room = 0;
 
 constexpr std::uint64_t listener_handle = ~std::uint64_t{0};
 constexpr std::uint64_t wake_handle = ~std::uint64_t{0} - 1;
@@ -39,7 +43,8 @@ constexpr int tick_ms = 100;
 int run_here_max_events() {
   cpu_set_t cpus;
   CPU_ZERO(&cpus);
-  if (::sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) == 1) return 16;
+  if (::sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) == 1)
+    return run_here_limit;
   return 1;
 }
 
@@ -284,20 +289,30 @@ void reactor::run() {
 // group and a wake-up of one of its workers, and then perhaps another to read_parse's; on an idle
 // server that is most of what weir spends beyond the kernel's work. So an accept round comes to
 // this thread when the accept group is idle, and serves the first of its new connections here as
-// well (server_context::start), as many as a round served here may have events; the rest go to
+// well, once the round is over (server_context::start keeps them, so that the accept stage's
+// service time is its own), as many as a round served here may have events; the rest go to
 // read_parse's queue as usual.
 bool reactor::accept_here(int events) {
-  run_here_left = run_here_max_ - events + 1;
-  run_here_since_ns = ctx_.pipe.timing() ? server_context::now_ns() : 0;
-  const bool ran = ctx_.pipe.run_if_idle(listener_, stage_accept, stage_disk_io, run_here_since_ns);
-  run_here_left = 0;
+  const std::int64_t since_ns = ctx_.pipe.timing() ? server_context::now_ns() : 0;
+  kept_count = 0;
+  kept_room = run_here_max_ - events + 1;
+  const bool ran = ctx_.pipe.run_if_idle(listener_, stage_accept, stage_disk_io, since_ns);
+  kept_room = 0;
+  for (int i = 0; i < kept_count; ++i) {
+    connection& c = *kept_here[i];
+    // Each waited for the ones before it, as it would have in read_parse's queue.
+    if (ctx_.pipe.run_if_idle(c, stage_read_parse, stage_disk_io, since_ns)) continue;
+    if (!ctx_.pipe.dispatch(c, stage_read_parse))
+      ctx_.shed(c, shed_class::connection, shed_reason::queue_full);
+  }
+  kept_count = 0;
   return ran;
 }
 
-bool reactor::take_run_here(std::int64_t& since_ns) {
-  if (run_here_left == 0) return false;
-  --run_here_left;
-  since_ns = run_here_since_ns;
+bool reactor::keep_for_here(connection& c) {
+  if (kept_room == 0) return false;
+  --kept_room;
+  kept_here[kept_count++] = &c;
   return true;
 }
 

@@ -73,10 +73,10 @@ class reactor {
   void cut_off();
   /// Wakes the loop (it re-checks deadlines and the listener at once).
   void wake();
-  /// On the loop's own thread, inside an accept round it runs itself (see `accept_here`): true
-  /// while the round may still serve a new connection on the spot, with `since_ns` set to when
-  /// the round began (0 when stages are not timed). False on every other thread.
-  static bool take_run_here(std::int64_t& since_ns);
+  /// On the loop's own thread, inside an accept round it runs itself (see `accept_here`): keeps
+  /// the new connection `c` to be served there once the round is over, and returns true, while
+  /// the round may keep more. False on every other thread.
+  static bool keep_for_here(connection& c);
 
  private:
   void run();

@@ -136,13 +136,11 @@ void server_context::start(connection& c) {
     close(c, close_reason::error);
     return;
   }
-  // Straight to read_parse, served at once when the event loop runs this accept round on an idle
-  // server (reactor::accept_here), else through its queue, which now counts it (accept_room): a
-  // new connection's request is usually there already; if not, read_parse parks it until it
-  // comes (or the header timeout).
-  if (std::int64_t since_ns = 0; reactor::take_run_here(since_ns) &&
-                                 pipe.run_if_idle(c, stage_read_parse, stage_disk_io, since_ns))
-    return;
+  // Straight to read_parse: served by the event loop after this accept round when it runs the
+  // round on an idle server (reactor::accept_here), else through read_parse's queue, which now
+  // counts it (accept_room). A new connection's request is usually there already; if not,
+  // read_parse parks it until it comes (or the header timeout).
+  if (reactor::keep_for_here(c)) return;
   if (!pipe.dispatch(c, stage_read_parse)) shed(c, shed_class::connection, shed_reason::queue_full);
 }
 
