@@ -202,16 +202,31 @@ double min_ns(const grouping_settings& cfg) {
       std::chrono::duration_cast<std::chrono::nanoseconds>(cfg.split_service_min).count());
 }
 
+// The shortest mean service that makes a stage slow, split_service_min, unless its split would
+// leave more CPU-bound groups than cores (`crowded`). Then the parts take turns on the cores, so
+// the split buys only the scheduler's time slices (a small task runs while a long one waits for
+// its turn) and every hop between them costs a context switch: worth it only for runs longer
+// than a task may wait in a queue, split_wait. (On one core, a send that closes its connection
+// costs 50-170 us, ten times a hit's other stages: split out, it came back at the next lull,
+// crowded, and left again.)
+double slow_min_ns(const grouping_settings& cfg, bool crowded) {
+  const double wait = static_cast<double>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(cfg.split_wait).count());
+  return crowded ? std::max(min_ns(cfg), wait) : min_ns(cfg);
+}
+
 // One stage's runs dwarf the others' and are long enough to matter: while it runs, the small tasks
 // queue behind it.
 void slow_stage_splits(const sample& s, const grouping_settings& cfg, std::vector<candidate>& out) {
+  const std::size_t cpu_count = cpu_groups(s);
   for (const group_sample& g : s.groups) {
     if (g.stages.size() < 2) continue;
+    const bool crowded = !is_blocking(s, g) && cpu_count + 1 > s.cores;
     std::vector<stage_cost> known;
     for (const std::string& name : g.stages)
       if (auto cost = window_cost(s, find_stage(s, name))) known.push_back(*cost);
     const slowest slow = slowest_stage(known, slow_min_busy);
-    if (slow.ratio < cfg.split_service_ratio || slow.mean_ns < min_ns(cfg)) continue;
+    if (slow.ratio < cfg.split_service_ratio || slow.mean_ns < slow_min_ns(cfg, crowded)) continue;
     std::vector<std::string> others;
     for (const stage_cost& k : known)
       if (k.stage != slow.stage) others.push_back(k.stage);
@@ -250,7 +265,7 @@ double hop_cost(const group_sample& to, std::string& text) {
 //   parallelism is lost. (So under full load on one core everything but disk_io fuses.)
 // - low load: both groups lightly loaded and the hop wakes a parked worker often.
 // In both, never a fuse that would put a slow stage (split_service_ratio and split_service_min,
-// with their dead band) back with fast ones.
+// or split_wait when crowded, with their dead band) back with fast ones.
 void fuses(const sample& s, const grouping_state& state, const grouping_settings& cfg,
            const flow_edges& flow, std::vector<candidate>& out) {
   const std::size_t cpu_count = cpu_groups(s);
@@ -294,7 +309,7 @@ void fuses(const sample& s, const grouping_state& state, const grouping_settings
         if (const stage_cost* c = remembered_cost(state, name)) known.push_back(*c);
       const slowest slow = slowest_stage(known, slow_min_busy * fuse_service_headroom);
       if (slow.ratio >= cfg.split_service_ratio * fuse_service_headroom &&
-          slow.mean_ns >= min_ns(cfg) * fuse_service_headroom)
+          slow.mean_ns >= slow_min_ns(cfg, crowd_fuse) * fuse_service_headroom)
         continue;
 
       const std::string slow_text =
