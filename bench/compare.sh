@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: weir against nginx and lighttpd, on the shared docroot, one server at a
-# time, each server pinned to CPU 0 and wrk pinned to CPU 1. See bench/README.md.
+# Side-by-side benchmark: weir against nginx, lighttpd and h2o, on the shared docroot, one server
+# at a time, each server pinned to CPU 0 and wrk pinned to CPU 1. See bench/README.md.
 #
 # usage: bench/compare.sh [--duration SECS] [--connections N] [--weir-config FILE] [--label TEXT]
 #                         [--fused] [--metrics] [--admission] [--rounds N] [--help]
@@ -14,19 +14,19 @@ readonly SERVER_CPU=0 LOAD_CPU=1
 readonly WARMUP_SECS=2
 readonly READY_TIMEOUT_SECS=10 # a server must answer 200 within this after launch
 readonly STOP_TIMEOUT_SECS=15  # then SIGKILL (weir drains for up to timeouts.drain = 10s)
-readonly TARGET_RATIO=0.8      # weir/lighttpd target
+readonly TARGET_RATIO=0.8      # weir/lighttpd (and weir/h2o) target
 readonly METRICS_TARGET=0.97   # weir/weir(no-metrics) target: metrics cost at most 3 %
 readonly ADMISSION_TARGET=0.98 # weir/weir(no-admission) target: admission control costs at most 2 %
 
 usage() {
   cat <<'EOF'
 Usage: bench/compare.sh [OPTION]...
-Benchmark weir side by side with nginx and lighttpd on 127.0.0.1.
+Benchmark weir side by side with nginx, lighttpd and h2o on 127.0.0.1.
 
 Each server runs alone, pinned to CPU 0 (taskset -c 0); wrk runs pinned to CPU 1
 (wrk -t1 -cN -dSECS --latency). Per workload (the 500 B file /c0/f0.bin, then the SPECweb96 mix
 from mix.lua) the servers run in turn: weir, [weir(no-metrics),] [weir(no-admission),]
-[weir(fused),] nginx, lighttpd.
+[weir(fused),] nginx, lighttpd, h2o.
 Each run: fresh start, wait until it answers, 2 s warm-up (discarded), measured run, stop.
 weir runs with its metrics endpoint on (the default), on a free loopback port.
 
@@ -51,10 +51,10 @@ Environment: WEIR (weir binary, default build/release/weir), SHARED (shared fixt
 default ../shared relative to the repository), DOCROOT (cached docroot, default
 ${TMPDIR:-/tmp}/weir-bench-docroot).
 
-Output: a table of requests/s and p99 latency per server, resident memory after the mix run, one
-verdict line per workload ("weir/lighttpd = R (target >= 0.8): PASS|BELOW"; with --metrics also
-"metrics cost: weir/weir(no-metrics) = R (target >= 0.97)") and one machine-readable
-"RESULT workload=..." line per workload.
+Output: a table of requests/s and p99 latency per server, resident memory after the mix run, two
+verdict lines per workload ("weir/lighttpd = R (target >= 0.8): PASS|BELOW", then the same for
+weir/h2o; with --metrics also "metrics cost: weir/weir(no-metrics) = R (target >= 0.97)") and one
+machine-readable "RESULT workload=..." line per workload.
 Exit status: 0 every run clean; 1 setup error; 2 bad option; 3 results printed, but some run had
 non-2xx responses, socket errors, a server that failed to start, or a server that died.
 EOF
@@ -118,14 +118,15 @@ SHARED=${SHARED:-$REPO_ROOT/../shared}
 WEIR=${WEIR:-$REPO_ROOT/build/release/weir}
 DOCROOT=${DOCROOT:-${TMPDIR:-/tmp}/weir-bench-docroot}
 
-for cmd in wrk nginx lighttpd taskset curl python3 timeout awk sed; do
+for cmd in wrk nginx lighttpd h2o taskset curl python3 timeout awk sed; do
   command -v "$cmd" >/dev/null 2>&1 ||
-    die "'$cmd' not found (Debian: scripts/bootstrap.sh bench, or apt-get install wrk nginx-light lighttpd curl python3 util-linux)"
+    die "'$cmd' not found (Debian: scripts/bootstrap.sh bench, or apt-get install wrk nginx-light lighttpd h2o curl python3 util-linux)"
 done
 [[ -x $WEIR ]] || die "weir binary not found at '$WEIR' (build it: cmake --preset release && cmake --build --preset release, or set WEIR=)"
 [[ -d $SHARED/bench ]] || die "shared fixtures not found at '$SHARED/bench' (set SHARED=)"
 SHARED=$(cd "$SHARED" && pwd)
-for f in bench/make-docroot.sh bench/mix.lua bench/peers/nginx.conf.in bench/peers/lighttpd.conf.in; do
+for f in bench/make-docroot.sh bench/mix.lua bench/peers/nginx.conf.in bench/peers/lighttpd.conf.in \
+  bench/peers/h2o.conf.in; do
   [[ -r $SHARED/$f ]] || die "missing shared fixture '$SHARED/$f'"
 done
 MIX_LUA=$SHARED/bench/mix.lua
@@ -136,14 +137,14 @@ fi
 # ---------------------------------------------------------------------------- cleanup and signals
 RUNDIR=""
 CUR_PIDS=()   # every process of the server currently running (nginx: master and workers)
-CHILD_PID=""  # the one among them that is this shell's child (weir, lighttpd), to reap
+CHILD_PID=""  # the one among them that is this shell's child (weir, lighttpd, h2o), to reap
 
 alive() { # pid: running and not a zombie
   [[ -r /proc/$1/status ]] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
 }
 
 # Stops the current server: SIGTERM to the first pid, SIGKILL to everything after the deadline.
-# Sets STOP_RC to the exit status of a child server (weir, lighttpd), or "" when unknown.
+# Sets STOP_RC to the exit status of a child server (weir, lighttpd, h2o), or "" when unknown.
 STOP_RC=""
 stop_server() {
   STOP_RC=""
@@ -346,6 +347,15 @@ start_server() {
       CHILD_PID=$!
       CUR_PIDS=("$CHILD_PID")
       ;;
+    h2o)
+      WORKERS=1 # num-threads: one event loop
+      substitute "$SHARED/bench/peers/h2o.conf.in" "$SRVDIR/h2o.conf"
+      # foreground; as root it serves as user nobody (the docroot is world-readable). Its error
+      # log goes to $SRVDIR/h2o-error.log (error-log: @RUNDIR@/h2o-error.log).
+      taskset -c "$SERVER_CPU" h2o -c "$SRVDIR/h2o.conf" </dev/null >"$LOG" 2>&1 &
+      CHILD_PID=$!
+      CUR_PIDS=("$CHILD_PID")
+      ;;
     *) die "internal: unknown server $name" ;;
   esac
 
@@ -357,6 +367,7 @@ start_server() {
     [[ $got == "200 500" ]] && break
     if ! alive "${CUR_PIDS[0]}" || ((SECONDS >= deadline)); then
       [[ $name == nginx ]] && { cat "$SRVDIR"/nginx-error.log >>"$LOG" 2>/dev/null || true; }
+      [[ $name == h2o ]] && { cat "$SRVDIR"/h2o-error.log >>"$LOG" 2>/dev/null || true; }
       echo "(last answer to GET /c0/f0.bin: '${got:-none}')" >>"$LOG"
       return 1
     fi
@@ -443,11 +454,11 @@ SERVERS=(weir)
 ((METRICS)) && SERVERS+=(weir_nometrics)
 ((ADMISSION)) && SERVERS+=(weir_noadmission)
 ((FUSED)) && SERVERS+=(weir_fused)
-SERVERS+=(nginx lighttpd)
+SERVERS+=(nginx lighttpd h2o)
 WORKLOADS=(c0 mix)
 declare -A DISPLAY=([weir]=weir [weir_nometrics]="weir(no-metrics)" [weir_fused]="weir(fused)"
   [weir_noadmission]="weir(no-admission)"
-  [nginx]=nginx [lighttpd]=lighttpd)
+  [nginx]=nginx [lighttpd]=lighttpd [h2o]=h2o)
 NAME_WIDTH=12 # progress lines: wide enough for every server's name
 for srv in "${SERVERS[@]}"; do
   if ((${#DISPLAY[$srv]} > NAME_WIDTH)); then NAME_WIDTH=${#DISPLAY[$srv]}; fi
@@ -466,7 +477,7 @@ cat <<EOF
 weir side-by-side benchmark${LABEL:+  [$LABEL]}
   weir:     $WEIR ($("$WEIR" --version 2>/dev/null | head -n 1 || echo "version unknown"))
   config:   ${WEIR_CONFIG:-built-in defaults}$( ((METRICS)) && echo "; weir(no-metrics): --no-metrics")$( ((ADMISSION)) && echo "; weir(no-admission): controllers.admission.enabled false")$( ((FUSED)) && echo "; weir(fused): read_parse+cache_lookup in group 'fast'")
-  peers:    $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(lighttpd -v 2>&1 | awk '{print $1}')
+  peers:    $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(lighttpd -v 2>&1 | awk '{print $1}'), h2o/$(h2o --version 2>/dev/null | awk 'NR == 1 { print $3 }')
   docroot:  $DOCROOT
   load:     taskset -c $LOAD_CPU wrk -t1 -c$CONNECTIONS -d${DURATION}s --latency (after a ${WARMUP_SECS}s warm-up, discarded)
   servers:  one at a time, taskset -c $SERVER_CPU, 127.0.0.1, fresh start per run$( ((ROUNDS > 1)) && echo "; $ROUNDS rounds, means reported")
@@ -579,7 +590,7 @@ hdr=(workload "weir req/s")
 ((METRICS)) && hdr+=("weir(no-metrics) req/s")
 ((ADMISSION)) && hdr+=("weir(no-admission) req/s")
 ((FUSED)) && hdr+=("weir(fused) req/s")
-hdr+=("nginx req/s" "lighttpd req/s" "weir/nginx" "weir/lighttpd")
+hdr+=("nginx req/s" "lighttpd req/s" "h2o req/s" "weir/nginx" "weir/lighttpd" "weir/h2o")
 ((METRICS)) && hdr+=("weir/no-metrics")
 ((ADMISSION)) && hdr+=("weir/no-admission")
 ((FUSED)) && hdr+=("fused/lighttpd")
@@ -593,9 +604,10 @@ for wl in "${WORKLOADS[@]}"; do
   ((METRICS)) && row+=("$(num "${RPS[$wl:weir_nometrics]:-}")")
   ((ADMISSION)) && row+=("$(num "${RPS[$wl:weir_noadmission]:-}")")
   ((FUSED)) && row+=("$(num "${RPS[$wl:weir_fused]:-}")")
-  row+=("$(num "${RPS[$wl:nginx]:-}")" "$(num "${RPS[$wl:lighttpd]:-}")"
+  row+=("$(num "${RPS[$wl:nginx]:-}")" "$(num "${RPS[$wl:lighttpd]:-}")" "$(num "${RPS[$wl:h2o]:-}")"
     "$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:nginx]:-}")"
-    "$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:lighttpd]:-}")")
+    "$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:lighttpd]:-}")"
+    "$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:h2o]:-}")")
   ((METRICS)) && row+=("$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:weir_nometrics]:-}")")
   ((ADMISSION)) && row+=("$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:weir_noadmission]:-}")")
   ((FUSED)) && row+=("$(ratio "${RPS[$wl:weir_fused]:-}" "${RPS[$wl:lighttpd]:-}")")
@@ -640,6 +652,8 @@ for wl in "${WORKLOADS[@]}"; do
   r=$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:lighttpd]:-}")
   v=$(verdict "$r")
   printf '%-16s weir/lighttpd = %s (target >= %s): %s\n' "${WL_NAME[$wl]}:" "$r" "$TARGET_RATIO" "$v"
+  rh=$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:h2o]:-}")
+  printf '%-16s weir/h2o = %s (target >= %s): %s\n' "${WL_NAME[$wl]}:" "$rh" "$TARGET_RATIO" "$(verdict "$rh")"
   if ((FUSED)); then
     rf=$(ratio "${RPS[$wl:weir_fused]:-}" "${RPS[$wl:lighttpd]:-}")
     printf '%-16s weir(fused)/lighttpd = %s (target >= %s): %s\n' "${WL_NAME[$wl]}:" "$rf" "$TARGET_RATIO" "$(verdict "$rf")"
@@ -667,6 +681,7 @@ for wl in "${WORKLOADS[@]}"; do
   fi
   r=$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:lighttpd]:-}")
   line+=" weir_nginx=$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:nginx]:-}") weir_lighttpd=$r"
+  line+=" weir_h2o=$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:h2o]:-}")"
   ((FUSED)) && line+=" weir_fused_lighttpd=$(ratio "${RPS[$wl:weir_fused]:-}" "${RPS[$wl:lighttpd]:-}")"
   ((METRICS)) && line+=" metrics_ratio=$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:weir_nometrics]:-}")"
   ((ADMISSION)) && line+=" admission_ratio=$(ratio "${RPS[$wl:weir]:-}" "${RPS[$wl:weir_noadmission]:-}")"

@@ -233,14 +233,34 @@ def refusal_section(data):
 
 
 def cpu_section(data):
-    lines = [f"Server CPU per 500 B keep-alive response at {data['rate']:.0f}/s open loop (64 "
-             f"connections, uncapped, CPU 0), {data['rounds']} interleaved rounds; the median:", "",
+    how = ("on a new connection each (users model)" if data.get("model") == "users"
+           else "on 64 keep-alive connections")
+    lines = [f"Server CPU per 500 B response at {data['rate']:.0f}/s open loop, {how}, uncapped, "
+             f"CPU 0; {data['rounds']} interleaved rounds, the median:", "",
              "| variant | us per response, each round | median | of the floor |",
              "|---|---|---|---|"]
     for v in data["variants"]:
         each = ", ".join(_fmt(r["cpu_us_per_response"], 1) for r in v["runs"])
         lines.append(f"| {v['variant']} | {each} | {_fmt(v['cpu_us_per_response'], 2)} | "
                      f"{_fmt(v['vs_floor'], 2)}x |")
+    return "\n".join(lines) + "\n"
+
+
+def capacity_section(data):
+    lines = [f"Capacity (the sweep's ramp: the highest rate with 99 % goodput and p99 within "
+             f"bounds) at a CPU cap of {data['cap']} of CPU 0, {data['rounds']} interleaved "
+             f"rounds; the median, and weir's against it:", "",
+             "| workload, model | server | capacity, each round | median | weir / it |",
+             "|---|---|---|---|---|"]
+    weir = {(s["workload"], s["model"]): s["capacity_rps"] for s in data["series"]
+            if s["server"] == "weir"}
+    for s in data["series"]:
+        each = ", ".join(f"{r['capacity_rps']:.0f}" + (" (gen-limited)" if r["generator_limited"]
+                                                       else "") for r in s["runs"])
+        w = weir.get((s["workload"], s["model"]))
+        ratio = f"{w / s['capacity_rps']:.2f}x" if w and s["capacity_rps"] else "-"
+        lines.append(f"| {s['workload']}, {s['model']} | {s['server']} | {each} | "
+                     f"{s['capacity_rps']:.0f} | {ratio} |")
     return "\n".join(lines) + "\n"
 
 
@@ -282,7 +302,10 @@ def write_all(out):
                             ("c10k", "C10K", c10k_section),
                             ("overload", "Overload: users at 3x", overload_section),
                             ("refusal", "The cost of a refusal", refusal_section),
-                            ("cpu", "CPU per request against the floor", cpu_section)):
+                            ("cpu", "CPU per request against the floor", cpu_section),
+                            ("cpu-users", "CPU per short connection against the floor",
+                             cpu_section),
+                            ("capacity", "Capacity, interleaved rounds", capacity_section)):
         f = out / f"{name}.json"
         if f.is_file():
             md += [f"## {title}", "", fn(json.loads(f.read_text()))]

@@ -24,7 +24,7 @@ sys.path.insert(0, str(HERE))
 import loadgen  # noqa: E402
 import servers  # noqa: E402
 
-EXPERIMENTS = ("sweep", "step", "slowdisk", "c10k", "refusal", "overload", "cpu")
+EXPERIMENTS = ("sweep", "step", "slowdisk", "c10k", "refusal", "overload", "cpu", "capacity")
 WORKLOADS = ("c0", "mix")
 MODELS = ("pool", "users")
 SWEEP_POINTS = (0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 4.0)
@@ -480,15 +480,16 @@ def run_cpu(bench):
             variants.append(("weir, admission off", "weir",
                              {"weir_args": ["--config", str(admission_off)]}))
     rate = bench.args.cpu_rate
+    model = bench.args.cpu_model
     runs = {label: [] for label, _, _ in variants}
-    result = {"rate": rate, "rounds": bench.args.rounds, "variants": []}
+    result = {"rate": rate, "model": model, "rounds": bench.args.rounds, "variants": []}
     for rnd in range(bench.args.rounds):
         for label, name, kw in variants:
             tag = f"cpu-{label.replace(', ', '-').replace(' ', '_')}-{rnd}"
             with bench.server(name, tag, cap=0, floor=str(bench.floor), **kw) as srv:
-                bench.load(srv, rate, "c0", "pool", duration=CPU_SETTLE, warmup=0)
+                bench.load(srv, rate, "c0", model, duration=CPU_SETTLE, warmup=0)
                 c0 = srv.cpu_seconds()
-                report = bench.load(srv, rate, "c0", "pool", warmup=0, tag=tag)
+                report = bench.load(srv, rate, "c0", model, warmup=0, tag=tag)
                 c1 = srv.cpu_seconds()
                 groups = weir_groups(srv)
             st = report["summary"]["status"]
@@ -508,7 +509,36 @@ def run_cpu(bench):
                                    "vs_floor": med / floor if med and floor else None})
         log(f"{label}: median {med if med is None else round(med, 2)} us per response"
             + (f" = {med / floor:.2f}x the floor" if med and floor else ""))
-    bench.save("cpu", result)
+    bench.save("cpu" if model == "pool" else f"cpu-{model}", result)
+    return result
+
+
+def run_capacity(bench):
+    """Experiment 8: each server's capacity under the CPU cap (the sweep's ramp, without the
+    sweep), for --workloads and --models, over --rounds interleaved rounds; the median is kept.
+    Issue 15's short-connection target is c0 in the users model."""
+    runs = {}
+    for rnd in range(bench.args.rounds):
+        for workload in bench.args.workloads:
+            for model in bench.args.models:
+                for name in bench.args.servers:
+                    tag = f"capacity-{name}-{workload}-{model}-{rnd}"
+                    with bench.server(name, tag) as srv:
+                        cap, ramp, gen_limited = capacity(bench, srv, workload, model, tag)
+                        groups = weir_groups(srv)
+                    runs.setdefault((name, workload, model), []).append(
+                        {"capacity_rps": cap, "generator_limited": gen_limited, "ramp": ramp,
+                         "groups": groups})
+                    log(f"round {rnd + 1}: {name} {workload} {model}: capacity {cap:.0f} req/s"
+                        + (" (generator-limited)" if gen_limited else "")
+                        + (f"; groups {' | '.join(groups)}" if groups else ""))
+    result = {"cap": bench.args.cap, "rounds": bench.args.rounds, "series": []}
+    for (name, workload, model), rs in runs.items():
+        med = median([r["capacity_rps"] for r in rs])
+        result["series"].append({"server": name, "workload": workload, "model": model,
+                                 "runs": rs, "capacity_rps": med})
+        log(f"{name} {workload} {model}: median capacity {med:.0f} req/s")
+    bench.save("capacity", result)
     return result
 
 
@@ -765,9 +795,13 @@ def main():
     p.add_argument("--docroot", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "weir-bench-docroot"))
     p.add_argument("--mix", default=str(REPO / "bench" / "loadgen" / "specweb96.mix"))
     p.add_argument("--floor", default=str(REPO / "build" / "release" / "bench" / "floor" / "weir-floor"))
-    p.add_argument("--rounds", type=int, default=3, help="cpu: rounds of every variant (default 3)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="cpu, capacity: rounds of every variant (default 3)")
     p.add_argument("--cpu-rate", type=float, default=20000,
                    help="cpu: the open-loop rate, requests/s (default 20000)")
+    p.add_argument("--cpu-model", choices=("pool", "users"), default="pool",
+                   help="cpu: keep-alive connections (pool) or a new connection per request "
+                        "(users; results in cpu-users.json) (default pool)")
     p.add_argument("--slowfs", default=str(REPO / "build" / "release" / "bench" / "slowfs" / "weir-slowfs"))
     args = p.parse_args()
 
