@@ -26,10 +26,11 @@ namespace {
 constexpr int run_here_limit = 16;
 
 // On the loop's thread, during an accept round it runs itself: the new connections kept to be
-// served there when the round is over, and how many more it may keep (reactor::keep_for_here).
+// served there when the round is over, and how many it may keep (reactor::keep_for_here; 0 on
+// every other thread).
 thread_local connection* kept_here[run_here_limit];
 thread_local int kept_count = 0;
-thread_local int kept_room = 0;
+thread_local int kept_max = 0;
 
 constexpr std::uint64_t listener_handle = ~std::uint64_t{0};
 constexpr std::uint64_t wake_handle = ~std::uint64_t{0} - 1;
@@ -295,9 +296,9 @@ void reactor::run() {
 bool reactor::accept_here(int events) {
   const std::int64_t since_ns = ctx_.pipe.timing() ? server_context::now_ns() : 0;
   kept_count = 0;
-  kept_room = run_here_max_ - events + 1;
+  kept_max = run_here_max_ - events + 1;
   const bool ran = ctx_.pipe.run_if_idle(listener_, stage_accept, stage_disk_io, since_ns);
-  kept_room = 0;
+  kept_max = 0;
   for (int i = 0; i < kept_count; ++i) {
     connection& c = *kept_here[i];
     // Each waited for the ones before it, as it would have in read_parse's queue.
@@ -310,8 +311,7 @@ bool reactor::accept_here(int events) {
 }
 
 bool reactor::keep_for_here(connection& c) {
-  if (kept_room == 0) return false;
-  --kept_room;
+  if (kept_count >= kept_max) return false;
   kept_here[kept_count++] = &c;
   return true;
 }
