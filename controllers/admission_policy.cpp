@@ -117,15 +117,21 @@ std::vector<admission_decision> decide_admission(const admission_sample& s, admi
     // target is met while nothing completes (a limit must not creep up under timeouts).
     const bool under = (c.completed >= raise_samples(cfg) || (c.refused > 0 && c.completed > 0)) &&
                        static_cast<double>(c.over_target) <= allowed / 2;
-    if (over && !settling) {
+    const double rate = answered_per_s(c, window_ms);
+    const double allows =
+        rate * static_cast<double>(cfg.target.count()) / 1000.0 * cut_share_of_target;
+    // Over the target with no more in flight than Little's law allows at the rate answered:
+    // the mean time inside weir was within the target's share, so the time over it was spent
+    // where the limit does not reach (the listen queue, in a new connection's first request).
+    // Cutting would only lower the throughput (and with it the next window's allowance: a
+    // spiral down to min_limit); the SYN gate bounds that queue.
+    const bool outside = !building && static_cast<double>(c.peak_in_flight) <= allows;
+    if (over && !settling && !outside) {
       // Little's law: in flight = throughput x latency. Over target the class answers at its
       // capacity, so what meets the target is that rate times (a share of) the target; within
       // a clamp of what was in flight, so a small excess does not halve it and one odd window
       // cannot take it to nothing. (The percentile sizes nothing: its buckets are 2-2.5x wide.)
       const std::size_t base = std::clamp<std::size_t>(c.peak_in_flight, 1, limit);
-      const double rate = answered_per_s(c, window_ms);
-      const double allows =
-          rate * static_cast<double>(cfg.target.count()) / 1000.0 * cut_share_of_target;
       // Most of the window over the target is no outlier but a standing queue: then nothing
       // but Little's law bounds the cut from below (a limit far above the load comes down in
       // one step instead of halving window after window).

@@ -95,8 +95,9 @@ TEST(AdmissionPolicy, OverTargetCutsToWhatTheAnsweredRateAllowsByLittlesLaw) {
 
 TEST(AdmissionPolicy, TheCutIsClamped) {
   admission_run run;
-  // Slightly over (105 ms): at most 0.9 of what was in flight, never nearly all of it.
-  auto d = run.step([](std::size_t l) { return window(l, 1000, 20, 105, 0, 100); });
+  // Slightly over (105 ms; 1300 answered/s allow 97): at most 0.9 of what was in flight, never
+  // nearly all of it.
+  auto d = run.step([](std::size_t l) { return window(l, 130, 20, 105, 0, 100); });
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].to, 90u);
   // A tail far over (5 of 50; 500 answered/s allow 37): at most halved in one window.
@@ -109,6 +110,23 @@ TEST(AdmissionPolicy, TheCutIsClamped) {
   d = most.step([](std::size_t l) { return window(l, 20, 11, 5000, 0, 100); });
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].to, 15u);
+}
+
+TEST(AdmissionPolicy, OverTargetWithNoMoreInFlightThanLittlesLawAllowsHolds) {
+  // New connections' first requests count their wait in the listen queue: 143 answered in
+  // 100 ms (1430/s allow 107 in flight) with at most 1 in flight, 19 over the target. The time
+  // over it was not spent under the limit; a cut (to what was in flight) would only lower the
+  // throughput, and with it the next window's allowance.
+  admission_run run;
+  run.set_limit(req, 62);
+  EXPECT_TRUE(run.step([](std::size_t l) { return window(l, 143, 19, 240, 0, 1); }).empty());
+  EXPECT_EQ(run.limit(req), 62u);
+  // Just over the allowance (108 in flight under a limit of 200) it cuts, within the clamp:
+  // at most 0.9 of what was in flight.
+  run.set_limit(req, 200);
+  auto d = run.step([](std::size_t l) { return window(l, 143, 19, 240, 0, 108); });
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].to, 97u);
 }
 
 TEST(AdmissionPolicy, NoSecondCutUntilTheRequestsAdmittedBeforeTheFirstHaveFinished) {
@@ -232,10 +250,11 @@ TEST(AdmissionPolicy, ClassesAreSeparate) {
 TEST(AdmissionPolicy, NeverBelowMinLimit) {
   admission_settings cfg;
   cfg.min_limit = 8;
+  cfg.target = 10ms;  // 200 answered/s x 10 ms x 0.75 allow 1.5 in flight
   admission_run run(cfg);
   run.set_limit(req, 10);
   for (int i = 0; i < 10; ++i)
-    run.step([](std::size_t l) { return window(l, 1000, 900, 5000, 0, l); });
+    run.step([](std::size_t l) { return window(l, 20, 18, 5000, 0, l); });
   EXPECT_EQ(run.limit(req), 8u);
 }
 
