@@ -98,6 +98,10 @@ struct exchange {
   std::string path;        // normalised
   std::string out_head;    // the response head
   std::shared_ptr<const file_entry> entry;
+  /// The file bytes the send stage sends next: `read_in` asks disk_io to read them into memory
+  /// first; `resident` says it just did (the next turn sends without asking again).
+  enum class file_pages : std::uint8_t { unknown, read_in, resident };
+  file_pages pages = file_pages::unknown;
 
   /// A spare from this thread's cache, or a new one.
   static exchange* take();

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "stages/context.hpp"
+#include "stages/file_pages.hpp"
 #include "stages/http/date.hpp"
 #include "stages/http/mime.hpp"
 #include "stages/stages.hpp"
@@ -63,9 +64,15 @@ runtime::stage_index disk_io_stage::handle(runtime::task& t) {
   auto& c = static_cast<connection&>(t);
   if (const std::int64_t fault = ctx_.fault_disk_latency_us.load(std::memory_order_relaxed))
     std::this_thread::sleep_for(std::chrono::microseconds(fault));  // a slow disk, on purpose
+  exchange& x = c.ex();
+  if (x.pages == exchange::file_pages::read_in) {
+    // The send stage's next turn of a large file, not in memory: read in here, then sent.
+    read_into_page_cache(c.file_fd, c.file_off, c.file_left);
+    x.pages = exchange::file_pages::resident;
+    return stage_send;
+  }
   const std::int64_t now = server_context::now_ms();
   // A cached entry due for revalidation that still names the same file is simply kept.
-  exchange& x = c.ex();
   if (x.entry && x.entry->status == 200 && ctx_.resolver.unchanged(x.path, x.entry->st)) {
     prepare_file_response(c, *x.entry);
     return stage_send;

@@ -210,6 +210,7 @@ void prepare_file_response(connection& c, const file_entry& e) {
     c.file_fd = e.fd;
     c.file_off = static_cast<off_t>(first);
     c.file_left = length;
+    c.ex().pages = exchange::file_pages::unknown;
   }
 }
 

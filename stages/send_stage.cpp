@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "stages/context.hpp"
+#include "stages/file_pages.hpp"
 #include "stages/stages.hpp"
 
 namespace weir {
@@ -66,10 +67,30 @@ send_outcome send_file(connection& c) {
   return send_outcome::done;
 }
 
+// Whether the file bytes of the next turn must be read into memory before they are sent: not in
+// the page cache, and not just read in by disk_io.
+bool next_turn_cold(connection& c) {
+  exchange& x = c.ex();
+  if (x.pages == exchange::file_pages::resident) {
+    x.pages = exchange::file_pages::unknown;  // asked again at the turn after this one
+    return false;
+  }
+  return !pages_resident(c.file_fd, c.file_off, std::min(c.file_left, turn_bytes));
+}
+
 }  // namespace
 
 runtime::stage_index send_stage::handle(runtime::task& t) {
   auto& c = static_cast<connection&>(t);
+  // A large file's next turn not in memory goes to disk_io first, which reads it in where
+  // blocking is its job; with disk_io's queue full it is sent as it is.
+  if (c.file_left > 0 && next_turn_cold(c)) {
+    const runtime::pipeline::queue_load disk = ctx_.pipe.load_of(stage_disk_io);
+    if (disk.depth < disk.capacity) {
+      c.ex().pages = exchange::file_pages::read_in;
+      return stage_disk_io;
+    }
+  }
   for (;;) {
     // Edge-triggered: forget the writability we are about to use up; a full socket buffer
     // (EAGAIN) raises a new edge once it drains.

@@ -501,12 +501,17 @@ void server::start() {
     pipe.assign(static_cast<runtime::stage_index>(i), *it->second);
   }
   pipe.set_overload_handler([&ctx = s.ctx](runtime::task& t, runtime::stage_index refused) {
+    auto& c = static_cast<connection&>(t);
+    if (c.bytes_sent > 0) {  // mid-response (a large file on its way to be read in)
+      ctx.close(c, close_reason::overload);
+      return;
+    }
     // No request read yet (the hop into read_parse) or a miss on its way to the disk; anything
     // else has its request and is refused as a whole.
     const shed_class cls = refused <= stage_read_parse ? shed_class::connection
                            : refused == stage_disk_io  ? shed_class::miss
                                                        : shed_class::request;
-    ctx.shed(static_cast<connection&>(t), cls, shed_reason::queue_full);
+    ctx.shed(c, cls, shed_reason::queue_full);
   });
   s.loop = std::make_unique<reactor>(s.ctx, s.listen_fd);
   s.ctx.loop = s.loop.get();

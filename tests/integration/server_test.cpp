@@ -4,13 +4,16 @@
 #include "stages/server.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -26,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "stages/file_pages.hpp"
 #include "tests/integration/http_client.hpp"
 #include "tests/integration/same_bytes.hpp"
 #include "tests/integration/test_docroot.hpp"
@@ -271,6 +275,57 @@ TEST_F(ServerTest, LargeFileIsServedByteExact) {
   EXPECT_TRUE(is_quoted_etag(r.header("ETag")));
   EXPECT_TRUE(parse_imf_fixdate(r.header("Last-Modified")));
   // The connection stays usable after a sendfile response.
+  EXPECT_EQ(c.request(get("/a.html")).body, a_html);
+}
+
+// Drops the pages of a file no one has read from the page cache (written back first, so that
+// they are clean and go at once). False if they stay, as mincore sees them (which, unlike a read,
+// brings nothing back in): a filesystem in memory, as tmpfs, has nothing to evict.
+bool evict_from_page_cache(const std::filesystem::path& file) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const auto size = static_cast<std::size_t>(std::filesystem::file_size(file));
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  bool gone = false;
+  if (map != MAP_FAILED) {
+    std::vector<unsigned char> pages((size + 4095) / 4096);
+    ::fdatasync(fd);
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    gone = ::mincore(map, size, pages.data()) == 0 &&
+           std::none_of(pages.begin(), pages.end(), [](unsigned char p) { return p & 1; });
+    ::munmap(map, size);
+  }
+  ::close(fd);
+  return gone;
+}
+
+TEST_F(ServerTest, ALargeFileNotInMemoryIsReadInByDiskIoBeforeItIsSent) {
+  // Files no one has read, their pages dropped: a miss takes each to disk_io (which opens it,
+  // reads nothing), and the send stage, finding its first turn not in memory, sends it back
+  // there to be read in: two passes through disk_io where sendfile alone (reading the disk in
+  // the send stage) would make one.
+  docroot_.write("cold.bin", big_);
+  docroot_.write("cold2.bin", big_);
+  if (!evict_from_page_cache(docroot_.root() / "cold.bin") ||
+      !evict_from_page_cache(docroot_.root() / "cold2.bin"))
+    GTEST_SKIP() << "the docroot's filesystem keeps its pages (tmpfs?): nothing to evict";
+  start();
+  auto& pipe = server_->pipeline();
+  const auto disk_io_passes = [&] { return pipe.processed(server::disk_io); };
+  http_client c(port_);
+  std::uint64_t before = disk_io_passes();
+  ASSERT_TRUE(same_bytes(c.request(get("/cold.bin")).body, big_));
+  EXPECT_EQ(disk_io_passes(), before + 2);  // the miss, then the read-in of its 1 MiB
+  // In memory now: a second request goes from the cache's descriptor, without disk_io.
+  before = disk_io_passes();
+  ASSERT_TRUE(same_bytes(c.request(get("/cold.bin")).body, big_));
+  EXPECT_EQ(disk_io_passes(), before);
+  // A range from the middle of a cold file, on the same connection.
+  before = disk_io_passes();
+  const response r = c.request(get("/cold2.bin", "Range: bytes=700000-\r\n"));
+  EXPECT_EQ(r.status, 206);
+  EXPECT_TRUE(same_bytes(r.body, big_.substr(700000)));
+  EXPECT_EQ(disk_io_passes(), before + 2);
   EXPECT_EQ(c.request(get("/a.html")).body, a_html);
 }
 
