@@ -40,7 +40,6 @@ void exchange::give(exchange* x) {
   x->path.clear();
   x->out_head.clear();
   x->entry.reset();
-  x->pages = file_pages::unknown;
   spares.items[spares.count++] = x;
 }
 

@@ -99,7 +99,8 @@ struct exchange {
   std::string out_head;    // the response head
   std::shared_ptr<const file_entry> entry;
   /// The file bytes the send stage sends next: `read_in` asks disk_io to read them into memory
-  /// first; `resident` says it just did (the next turn sends without asking again).
+  /// first; `resident` says it just did (the next turn sends without asking again). Set for
+  /// each file response by prepare_file_response.
   enum class file_pages : std::uint8_t { unknown, read_in, resident };
   file_pages pages = file_pages::unknown;
 

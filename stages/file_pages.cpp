@@ -52,7 +52,7 @@ bool pages_resident(int fd, off_t off, std::size_t len) {
   return last == off || byte_resident(fd, last) != 0;
 }
 
-bool read_into_page_cache(int fd, off_t off, std::size_t len) {
+void read_into_page_cache(int fd, off_t off, std::size_t len) {
   len = std::min(len, warm_window);
   // Ask for all of it at once (a disk that serves several reads at a time serves them
   // together), then wait for each piece by reading it.
@@ -64,11 +64,9 @@ bool read_into_page_cache(int fd, off_t off, std::size_t len) {
     const ssize_t n =
         ::pread(fd, scratch.get(), std::min(piece, len - done), off + static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return false;
-    if (n == 0) break;  // the file shrank: the send reports it
+    if (n <= 0) return;  // an error, or the file shrank: the send reports it
     done += static_cast<std::size_t>(n);
   }
-  return true;
 }
 
 }  // namespace weir

@@ -25,7 +25,7 @@ inline constexpr std::size_t warm_window = 1u << 20;
 bool pages_resident(int fd, off_t off, std::size_t len);
 
 /// Reads bytes [off, off + len) of `fd` (at most `warm_window`) so that they are in the page
-/// cache, blocking until they are. False on a read error (the send that follows reports it).
-bool read_into_page_cache(int fd, off_t off, std::size_t len);
+/// cache, blocking until they are. A read error stops it; the send that follows reports it.
+void read_into_page_cache(int fd, off_t off, std::size_t len);
 
 }  // namespace weir
