@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <tbb/cache_aligned_allocator.h>
+
 namespace weir::runtime {
 
 /// A counter written by one thread and read by any: increments are a relaxed load and store (no
@@ -140,7 +142,12 @@ struct group_snapshot {
 /// One `Block` per recording thread, reused after the thread exits; see the top of this file.
 /// `local()` is wait-free after a thread's first call on an instance (a thread-local cache
 /// lookup); the first call takes a mutex. `for_each` visits every block under that mutex.
-template <class Block>
+/// Blocks come from oneTBB's cache_aligned_allocator: each starts on a line of its own and no
+/// other allocation shares its lines, so two threads' blocks never falsely share. Blocks from
+/// operator new (16-byte aligned) did when they were allocated back to back: two threads
+/// writing the first and last counters of neighbouring 296-byte blocks took 3.6-4.4 ns per
+/// write pair against 0.9-1.0 ns (bench/tbb_bench, adjacent_blocks).
+template <class Block, class Alloc = tbb::cache_aligned_allocator<Block>>
 class per_thread {
  public:
   per_thread() : pool_(std::make_shared<pool>()) {}
@@ -166,11 +173,35 @@ class per_thread {
   }
 
  private:
+  using alloc_traits = std::allocator_traits<Alloc>;
+
   struct pool {
     pool() : id(next_id().fetch_add(1, std::memory_order_relaxed)) {}
+    pool(const pool&) = delete;
+    pool& operator=(const pool&) = delete;
+    ~pool() {
+      for (Block* b : blocks) {
+        alloc_traits::destroy(alloc, b);
+        alloc_traits::deallocate(alloc, b, 1);
+      }
+    }
+    // A new block, value-initialised (its counters at zero), owned by `blocks`.
+    Block* make() {
+      blocks.reserve(blocks.size() + 1);  // so the push below cannot throw
+      Block* b = alloc_traits::allocate(alloc, 1);
+      try {
+        alloc_traits::construct(alloc, b);
+      } catch (...) {
+        alloc_traits::deallocate(alloc, b, 1);
+        throw;
+      }
+      blocks.push_back(b);
+      return b;
+    }
     const std::uint64_t id;  // never reused, so a stale cache entry cannot match a new instance
     mutable std::mutex mu;
-    std::vector<std::unique_ptr<Block>> blocks;
+    Alloc alloc;
+    std::vector<Block*> blocks;
     std::vector<Block*> free;
   };
 
@@ -215,8 +246,7 @@ class per_thread {
         b = pool_->free.back();
         pool_->free.pop_back();
       } else {
-        pool_->blocks.push_back(std::make_unique<Block>());
-        b = pool_->blocks.back().get();
+        b = pool_->make();
       }
       claims.held.emplace_back(pool_, b);
     }

@@ -1,7 +1,9 @@
 #include "runtime/stats.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <latch>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -58,6 +60,30 @@ TEST(PerThread, OneBlockPerThreadAndTheSameBlockEachTime) {
   std::thread([&] { other = &p.local(); }).join();
   EXPECT_NE(other, &a);
   EXPECT_EQ(p.blocks(), 2u);
+}
+
+TEST(PerThread, BlocksOfDifferentThreadsNeverShareACacheLine) {
+  per_thread<block> p;
+  constexpr int threads = 6;
+  std::vector<std::uintptr_t> at(threads);
+  std::latch all_claimed(threads);  // a thread's block is reused once it exits: hold them all
+  std::vector<std::thread> ts;
+  for (int i = 0; i < threads; ++i) {
+    ts.emplace_back([&, i] {
+      at[i] = reinterpret_cast<std::uintptr_t>(&p.local());
+      all_claimed.arrive_and_wait();
+    });
+  }
+  for (auto& t : ts) t.join();
+  // Each block starts on a line and no two blocks' byte ranges touch a common line.
+  std::sort(at.begin(), at.end());
+  for (int i = 0; i < threads; ++i) {
+    EXPECT_EQ(at[i] % 64, 0u) << "block " << i;
+    if (i > 0) {
+      const std::uintptr_t last_line_of_previous = (at[i - 1] + sizeof(block) - 1) / 64;
+      EXPECT_LT(last_line_of_previous, at[i] / 64) << "blocks " << i - 1 << " and " << i;
+    }
+  }
 }
 
 TEST(PerThread, ConcurrentWritersAndAReaderLoseNothing) {
