@@ -40,6 +40,13 @@ bool parse_pos(std::string_view s, std::uint64_t& v) {
   return true;
 }
 
+// Whether the 1*DIGIT `a` is a larger number than `b`, at any length.
+bool digits_greater(std::string_view a, std::string_view b) {
+  while (a.size() > 1 && a.front() == '0') a.remove_prefix(1);
+  while (b.size() > 1 && b.front() == '0') b.remove_prefix(1);
+  return a.size() != b.size() ? a.size() > b.size() : a > b;
+}
+
 // Strips an entity-tag's weakness indicator, leaving the quoted opaque-tag.
 std::string_view opaque_tag(std::string_view etag) {
   return etag.substr(0, 2) == "W/" ? etag.substr(2) : etag;
@@ -80,7 +87,14 @@ byte_range parse_range(std::string_view value, std::uint64_t size) {
   std::uint64_t last = std::numeric_limits<std::uint64_t>::max();
   if (!parse_pos(first_s, first)) return {};
   if (!last_s.empty() && !parse_pos(last_s, last)) return {};
-  if (first > last) return {};  // invalid, so the field is ignored
+  // Invalid, so the field is ignored. Positions past 2^64 - 1 saturate, so those compare as
+  // written (a fuzzer found "bytes=99999999999999999999-18446744073709551615" taken for valid).
+  constexpr std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
+  if (first == max && last == max && !last_s.empty()) {
+    if (digits_greater(first_s, last_s)) return {};
+  } else if (first > last) {
+    return {};
+  }
   if (first >= size) return {byte_range::kind::unsatisfiable, 0, 0};
   return {byte_range::kind::satisfiable, first, last < size - 1 ? last : size - 1};
 }
