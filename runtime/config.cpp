@@ -105,6 +105,22 @@ std::string quoted(std::string_view s) {
   return out + "\"";
 }
 
+// A parser's message on one line: control characters escaped (yaml-cpp's "unknown escape
+// character" quotes the character, a newline included; found by tests/fuzz/config_fuzz).
+std::string one_line(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(c));
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 template <class Names>
 std::string join(const Names& names) {
   std::string out;
@@ -220,7 +236,13 @@ void read_map(const YAML::Node& node, const std::string& path, std::span<const f
   for (const auto& kv : node) {
     if (!kv.first.IsScalar()) fail(path, "keys must be plain names, one of " + accepted());
     const std::string& key = kv.first.Scalar();
-    const std::string child = path.empty() ? key : path + "." + key;
+    // A key is echoed as it is unless it holds bytes that would break the one-line message (a
+    // fuzzer found a CR in one); those are shown quoted and escaped.
+    const bool printable = std::all_of(key.begin(), key.end(), [](char ch) {
+      return static_cast<unsigned char>(ch) >= 0x20 && static_cast<unsigned char>(ch) < 0x7f;
+    });
+    const std::string shown = printable ? key : quoted(key);
+    const std::string child = path.empty() ? shown : path + "." + shown;
     auto f = std::find_if(fields.begin(), fields.end(),
                           [&](const field& candidate) { return candidate.key == key; });
     if (f == fields.end()) fail(child, "unknown key (expected one of " + accepted() + ")");
@@ -670,15 +692,18 @@ std::string format_duration_us(microseconds d) {
 }
 
 config load_config_file(const std::string& path, const config& base) {
-  const std::string text = read_file(path);
+  return load_config_text(read_file(path), path, base);
+}
+
+config load_config_text(const std::string& text, const std::string& path, const config& base) {
   YAML::Node root;
   try {
     root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    std::string where = path;
+    std::string where = one_line(path);
     if (!e.mark.is_null())
       where += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
-    throw config_error("config: " + where + ": YAML syntax error: " + e.msg);
+    throw config_error("config: " + where + ": YAML syntax error: " + one_line(e.msg));
   }
 
   config c = base;
@@ -861,7 +886,8 @@ config apply_controller_settings(const config& base, std::string_view controller
     if (!e.mark.is_null())
       where = " at line " + std::to_string(e.mark.line + 1) + ", column " +
               std::to_string(e.mark.column + 1);
-    fail(path, "syntax error" + where + ": " + e.msg + " (expected a JSON or YAML mapping)");
+    fail(path,
+         "syntax error" + where + ": " + one_line(e.msg) + " (expected a JSON or YAML mapping)");
   }
   config c = base;
   with_settings(c, which, [&](auto& settings) {

@@ -121,6 +121,9 @@ std::string format_duration_us(std::chrono::microseconds d);
 /// validated: either the whole file applies or `config_error` is thrown and nothing does.
 config load_config_file(const std::string& path, const config& base);
 
+/// As load_config_file, on the file's text; `path` only names it in messages.
+config load_config_text(const std::string& text, const std::string& path, const config& base);
+
 /// Checks cross-field rules (fused groups, limits); throws `config_error`.
 void validate(const config& c);
 

@@ -399,6 +399,9 @@ TEST_F(config_file_test, unknown_keys_are_named_with_the_accepted_ones) {
   EXPECT_CONFIG_ERROR("limits: {max_body: 1}",
                       "limits.max_body: unknown key (expected one of max_connections, "
                       "max_request_line, max_header_bytes, max_headers, send_lowat)");
+  // A key with a control character is echoed escaped, so the message stays on one line
+  // (found by tests/fuzz/config_fuzz).
+  EXPECT_CONFIG_ERROR("\"a\\rb\": 1", "config: \"a\\x0db\": unknown key (expected one of listen");
   EXPECT_CONFIG_ERROR("log_level: info\nlog_level: debug", "config: log_level: appears twice");
 }
 
