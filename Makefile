@@ -1,6 +1,7 @@
 # The two commands operators and CI use. Everything else is plain CMake presets.
 #   make run   install missing Debian packages, build release, serve the embedded sample site
-#   make test  install, build release + ASan/UBSan + TSan, run every test suite
+#   make test  install, build release + ASan/UBSan + TSan, run every test suite, then each
+#              fuzzer for a short run (the fuzz preset: clang, libFuzzer)
 .PHONY: run test build bench bench-controllers experiments clean
 
 ARGS ?= --listen 127.0.0.1:8080
@@ -18,6 +19,7 @@ test:
 	cmake --preset release && cmake --build --preset release && ctest --preset release
 	cmake --preset debug && cmake --build --preset debug && ctest --preset debug
 	cmake --preset tsan && cmake --build --preset tsan && ctest --preset tsan
+	cmake --preset fuzz && cmake --build --preset fuzz && ctest --preset fuzz
 
 bench: build
 	scripts/bootstrap.sh bench

@@ -9,3 +9,13 @@ if(WEIR_SANITIZE)
   add_compile_options(-fsanitize=${_weir_san} -fno-omit-frame-pointer -fno-sanitize-recover=all)
   add_link_options(-fsanitize=${_weir_san})
 endif()
+
+# The fuzz preset: coverage instrumentation everywhere, so libFuzzer sees inside the libraries the
+# targets call (tests/fuzz). clang only.
+option(WEIR_FUZZ "Build the libFuzzer targets (clang)" OFF)
+if(WEIR_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "WEIR_FUZZ needs clang (cmake --preset fuzz), not ${CMAKE_CXX_COMPILER_ID}")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()

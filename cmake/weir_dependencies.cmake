@@ -11,5 +11,8 @@ find_package(PkgConfig REQUIRED)
 pkg_check_modules(FUSE3 REQUIRED IMPORTED_TARGET fuse3)  # bench/slowfs (libfuse3-dev)
 if(WEIR_BUILD_TESTS OR NOT DEFINED WEIR_BUILD_TESTS)
   find_package(GTest REQUIRED)
+  # The differential fuzzer's independent parser (libhttp-parser-dev); tests only.
+  find_path(HTTP_PARSER_INCLUDE_DIR http_parser.h REQUIRED)
+  find_library(HTTP_PARSER_LIBRARY http_parser REQUIRED)
 endif()
 find_package(benchmark QUIET)                # micro-benchmarks (optional)

@@ -4,9 +4,10 @@
 set -eu
 want="build-essential cmake ninja-build ccache pkg-config libboost-dev libtbb-dev \
 prometheus-cpp-dev libyaml-cpp-dev libspdlog-dev nlohmann-json3-dev libgtest-dev libgmock-dev \
-libbenchmark-dev libfuse3-dev"
+libbenchmark-dev libfuse3-dev libhttp-parser-dev"  # libhttp-parser: the differential fuzzer's oracle
 case "${1:-build}" in
-  test) want="$want curl python3 prometheus fuse3 util-linux" ;; # prometheus: metrics tests; fuse3: slowfs
+  # test: prometheus (metrics tests), fuse3 (slowfs), clang and libclang-rt (libFuzzer: tests/fuzz)
+  test) want="$want curl python3 prometheus fuse3 util-linux clang libclang-rt-14-dev" ;;
   bench) want="$want wrk nginx-light lighttpd h2o python3 python3-matplotlib curl fuse3 util-linux" ;;
 esac
 missing=""
