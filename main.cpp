@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 
 #include "runtime/config.hpp"
 #include "runtime/version.hpp"
@@ -30,6 +31,7 @@ namespace {
 
 constexpr int exit_runtime_error = 1;
 constexpr int exit_usage = 2;
+constexpr int exit_forced = 3;  // a second stop signal cut the drain short
 
 // Bad operator input (flag or config): one line on stderr, exit 2.
 class usage_error : public std::runtime_error {
@@ -111,7 +113,8 @@ Serve static files over HTTP/1.1 through a staged (SEDA) pipeline.
 
 Options take their value as --opt VALUE or --opt=VALUE.
 SIGTERM or SIGINT stops weir gracefully: responses in flight get up to
-timeouts.drain (default: {}) to finish. SIGHUP re-reads the config file:
+timeouts.drain (default: {}) to finish; a second one during the drain exits at
+once. SIGHUP re-reads the config file:
 controller policies, stage grouping, queues and pool sizes, timeouts, limits,
 retry_after, the cache and the log level change live, the access log is
 reopened; listen, root, metrics, admin and the access log's path need a
@@ -120,7 +123,8 @@ nothing.
 The pool, grouping and admission controllers run by default (docs/controllers.md):
 admission control refuses the excess with 503 so that admitted requests meet
 controllers.admission.target (100ms at p99).
-Exit status: 0 ok, 1 runtime error (e.g. address in use), 2 bad option/config.
+Exit status: 0 ok, 1 runtime error (e.g. address in use), 2 bad option/config,
+3 stopped by a second signal before the drain finished.
 
 Example:
   weir --root /srv/www --listen 0.0.0.0:8080 --access-log /var/log/weir.log
@@ -378,6 +382,16 @@ int run(const cli& flags, weir::config cfg, const sigset_t& signals) {
     const auto drain = svc->running_config().drain_timeout;
     spdlog::info("SIG{}: shutting down (drain up to {})", sigabbrev_np(sig),
                  weir::format_duration(drain));
+    // An operator who signals again does not want to wait for the drain: exit at once. SIGHUP
+    // (a reload) is ignored meanwhile. Log lines are flushed as written (flush_on above).
+    std::thread([&signals] {
+      for (;;) {
+        int again = 0;
+        if (sigwait(&signals, &again) != 0 || again == SIGHUP) continue;
+        spdlog::warn("SIG{} again: exiting without finishing the drain", sigabbrev_np(again));
+        std::_Exit(exit_forced);
+      }
+    }).detach();
     try {
       if (!svc->stop(drain))
         spdlog::warn("drain did not finish within {}; cut off the connections still open",
