@@ -102,13 +102,23 @@ runtime::stage_index accept_stage::handle(runtime::task&) {
       if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
       if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
         ctx_.stats.local().accept_backoffs.add();
-        spdlog::warn("accept: {}; pausing accepts for {} ms", std::strerror(err),
-                     fd_exhausted_backoff_ms);
+        if (fd_pauses_++ == 0) {
+          spdlog::warn("accept: {}; pausing accepts for {} ms", std::strerror(err),
+                       fd_exhausted_backoff_ms);
+        } else {
+          spdlog::debug("accept: {}; pausing accepts for {} ms (pause {})", std::strerror(err),
+                        fd_exhausted_backoff_ms, fd_pauses_);
+        }
         ctx_.loop->pause_listener(server_context::now_ms() + fd_exhausted_backoff_ms);
         return runtime::stage_done;
       }
       spdlog::error("accept: {}", std::strerror(err));
       break;
+    }
+    if (fd_pauses_ != 0) {
+      spdlog::info("accept: accepting again after {} pause{} for file descriptors", fd_pauses_,
+                   fd_pauses_ == 1 ? "" : "s");
+      fd_pauses_ = 0;
     }
     connection* c = ctx_.connections.acquire();
     if (c == nullptr) {  // cannot happen while only this stage acquires, but never leak the fd

@@ -26,6 +26,9 @@ class accept_stage final : public runtime::stage_handler {
   // TCP_NOTSENT_LOWAT last asked of the listener, whose accepted sockets inherit it (0: the
   // kernel's default).
   std::size_t send_lowat_ = 0;
+  // Pauses for want of descriptors since accepts last succeeded (0: none): the first is logged
+  // as a warning, the rest at debug, and the recovery once, so exhaustion is not a log flood.
+  std::uint64_t fd_pauses_ = 0;
 };
 
 /// read_parse: receives bytes, parses one request head, rejects what is malformed or not allowed

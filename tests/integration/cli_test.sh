@@ -447,6 +447,17 @@ if wait_for 10 serves_200 "$pub/index.html"; then
 else
   fail "EMFILE: GET /index.html not 200 within 10 s of the clients closing"
 fi
+# One warning per episode, however many pauses, and one line when accepts succeed again.
+if wait_for 10 file_has "$scratch/emfile.err" '\[info\] accept: accepting again after [0-9]+ pauses? for file descriptors$'; then
+  warnings=$(grep -c 'pausing accepts for' "$scratch/emfile.err" || true)
+  if [[ $warnings -eq 1 ]]; then
+    echo "ok: EMFILE: one warning for the episode, then: $(grep -m1 'accepting again' "$scratch/emfile.err" | sed 's/^[^ ]* //')"
+  else
+    fail "EMFILE: $warnings 'pausing accepts' warnings for one episode, want 1"
+  fi
+else
+  fail "EMFILE: no 'accepting again after N pauses' line after the clients closed"
+fi
 scrape=$(curl -s --max-time 5 "http://127.0.0.1:$weir_metrics_port/metrics" || true)
 backoffs=$(sed -nE 's/^weir_accept_backoffs_total ([0-9.e+]+)$/\1/p' <<<"$scrape")
 max_fds=$(sed -nE 's/^process_max_fds ([0-9.e+]+)$/\1/p' <<<"$scrape")

@@ -120,6 +120,21 @@ weir_stop() {
   stop_process "$pid" "$1"
 }
 
+# weir_wait_exit: waits up to WEIR_STOP_SECS for the weir of the last weir_start, already sent a
+# stop signal, to exit on its own (a second signal would cut its drain short: exit 3); sets
+# stop_rc; kills it and returns 1 if it is still running. Clears weir_pid.
+weir_wait_exit() {
+  local pid=$weir_pid killed=0
+  weir_pid=""
+  stop_rc=0
+  if ! wait_for "$WEIR_STOP_SECS" process_gone "$pid"; then
+    kill -KILL "$pid" 2>/dev/null || true
+    killed=1
+  fi
+  wait "$pid" 2>/dev/null || stop_rc=$?
+  return "$killed"
+}
+
 # pick_port: a port that was free a moment ago. Only for programs that cannot bind port 0 and
 # report the port (Prometheus): the port may be taken before they bind it, so retry on failure.
 pick_port() {
