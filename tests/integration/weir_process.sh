@@ -98,9 +98,15 @@ weir_start() {
 # stop_process PID SIGNAL: sends SIGNAL, waits WEIR_STOP_SECS for PID to exit, SIGKILL after
 # that. Sets stop_rc to its exit status; returns 1 if it had to be killed.
 stop_process() {
-  local pid=$1 signal=$2 killed=0
+  kill "-$2" "$1" 2>/dev/null || true
+  wait_exit "$1"
+}
+
+# wait_exit PID: waits up to WEIR_STOP_SECS for PID to exit; sets stop_rc; kills it and returns 1
+# if it is still running.
+wait_exit() {
+  local pid=$1 killed=0
   stop_rc=0
-  kill "-$signal" "$pid" 2>/dev/null || true
   if ! wait_for "$WEIR_STOP_SECS" process_gone "$pid"; then
     kill -KILL "$pid" 2>/dev/null || true
     killed=1
@@ -124,15 +130,9 @@ weir_stop() {
 # stop signal, to exit on its own (a second signal would cut its drain short: exit 3); sets
 # stop_rc; kills it and returns 1 if it is still running. Clears weir_pid.
 weir_wait_exit() {
-  local pid=$weir_pid killed=0
+  local pid=$weir_pid
   weir_pid=""
-  stop_rc=0
-  if ! wait_for "$WEIR_STOP_SECS" process_gone "$pid"; then
-    kill -KILL "$pid" 2>/dev/null || true
-    killed=1
-  fi
-  wait "$pid" 2>/dev/null || stop_rc=$?
-  return "$killed"
+  wait_exit "$pid"
 }
 
 # pick_port: a port that was free a moment ago. Only for programs that cannot bind port 0 and
